@@ -1,0 +1,129 @@
+/**
+ * Every Prometheus metric vecsync exports, declared once (prom-client). Label names are the
+ * project's vocabulary: service, lane, topic, partition, sink, model, reason.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import client from 'prom-client';
+
+export const registry = new client.Registry();
+client.collectDefaultMetrics({ register: registry, prefix: 'vecsync_process_' });
+
+const common = { registers: [registry] };
+
+/** Per (service, lane): a function giving the outbox created_at (ms) of its oldest unapplied event. */
+const ageSources = new Map<{ service: string; lane: string }, () => number | undefined>();
+
+export function registerAgeSource(labels: { service: string; lane: string }, oldest: () => number | undefined): () => void {
+  ageSources.set(labels, oldest);
+  return () => ageSources.delete(labels);
+}
+
+export const metrics = {
+  eventsProcessed: new client.Counter({
+    name: 'vecsync_events_processed_total',
+    help: 'Messages handled to completion (applied, or a no-op decided by the ledger).',
+    labelNames: ['service', 'topic', 'outcome'] as const,
+    ...common,
+  }),
+  eventsFailed: new client.Counter({
+    name: 'vecsync_events_failed_total',
+    help: 'Handler attempts that failed (retriable failures are retried; others are dead-lettered).',
+    labelNames: ['service', 'topic', 'kind'] as const,
+    ...common,
+  }),
+  deadLettered: new client.Counter({
+    name: 'vecsync_dead_lettered_total',
+    help: 'Messages sent to a dead-letter topic.',
+    labelNames: ['service', 'reason'] as const,
+    ...common,
+  }),
+  batchSize: new client.Histogram({
+    name: 'vecsync_batch_size',
+    help: 'Messages per handled batch.',
+    labelNames: ['service', 'topic'] as const,
+    buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000],
+    ...common,
+  }),
+  batchDuration: new client.Histogram({
+    name: 'vecsync_batch_duration_seconds',
+    help: 'Time to handle one batch, sink acknowledgement included.',
+    labelNames: ['service', 'topic'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    ...common,
+  }),
+  consumerLag: new client.Gauge({
+    name: 'vecsync_consumer_lag',
+    help: 'Messages behind the partition high watermark, per consumer group and partition.',
+    labelNames: ['group', 'topic', 'partition'] as const,
+    ...common,
+  }),
+  oldestUnappliedAge: new client.Gauge({
+    name: 'vecsync_oldest_unapplied_event_age_seconds',
+    help: 'Age of the oldest event not yet applied, measured from the outbox created_at (0 when caught up).',
+    labelNames: ['service', 'lane'] as const,
+    ...common,
+    // Ages grow with time, not with events, so they are computed at scrape time.
+    collect() {
+      this.reset();
+      const now = Date.now();
+      for (const [labels, oldest] of ageSources) {
+        const at = oldest();
+        this.set(labels, at === undefined ? 0 : Math.max(0, (now - at) / 1000));
+      }
+    },
+  }),
+  commitToApply: new client.Histogram({
+    name: 'vecsync_commit_to_apply_seconds',
+    help: 'Time from the outbox commit (created_at) to the sink acknowledging the change.',
+    labelNames: ['service', 'lane'] as const,
+    buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30, 60],
+    ...common,
+  }),
+  embeddings: new client.Counter({
+    name: 'vecsync_embeddings_total',
+    help: 'Chunk embeddings, computed by the provider or reused from the hash cache.',
+    labelNames: ['model', 'result'] as const,
+    ...common,
+  }),
+  retries: new client.Counter({
+    name: 'vecsync_retries_total',
+    help: 'Retried attempts after a retriable failure.',
+    labelNames: ['service'] as const,
+    ...common,
+  }),
+};
+
+/** Serves /metrics (and /healthz) on loopback by default. */
+export async function startMetricsServer(host: string, port: number): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/metrics') {
+      registry
+        .metrics()
+        .then((body) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(body);
+        })
+        .catch((error: unknown) => {
+          res.writeHead(500);
+          res.end(String(error));
+        });
+      return;
+    }
+    if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok\n');
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

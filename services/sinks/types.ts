@@ -1,0 +1,122 @@
+/**
+ * The sink interface. It is shaped by the weakest store we support (Pinecone): no transactions,
+ * no conditional writes, per-request limits, namespaces, eventual consistency. So a sink never
+ * decides ordering: the ledger (PostgreSQL, services/ledger) decides what to write, under a row
+ * lock, and the sink only executes blind, idempotent writes and reports per item.
+ */
+
+/** An embedding model's index in a sink (a pgvector table, or a Pinecone index/namespace set). */
+export interface IndexSpec {
+  /** `<name>.v<version>`, see config `modelKey()`. */
+  modelKey: string;
+  dimensions: number;
+}
+
+export interface ChunkVector {
+  index: number;
+  content: string;
+  contentHash: string;
+  embedding: Float32Array;
+}
+
+/** The full content of one document version for one model. */
+export interface DocumentWrite {
+  tenantId: string;
+  documentId: string;
+  documentVersion: number;
+  /** Chunks with index >= chunkCount are removed, so a shrinking document leaves no orphans. */
+  chunkCount: number;
+  contentHash: string;
+  title: string;
+  /** Allowlisted metadata only. */
+  metadata: Record<string, unknown>;
+  chunks: ChunkVector[];
+  /**
+   * The ACL to store with the document, or null to keep the stored ACL (the ledger holds a newer
+   * one). Guarantee 3: a content write never lowers the ACL version.
+   */
+  acl: { principals: string[]; aclVersion: number } | null;
+}
+
+export interface AclWrite {
+  tenantId: string;
+  documentId: string;
+  principals: string[];
+  aclVersion: number;
+  /** Content version the ledger holds; sinks that keep the ACL per chunk need it to find chunks. */
+  chunkCount: number;
+}
+
+export interface DocumentRef {
+  tenantId: string;
+  documentId: string;
+}
+
+/** Per-item outcome: partial batch failure is normal; only failed items are retried. */
+export type ItemResult = { ok: true } | { ok: false; error: unknown };
+
+export interface SearchQuery {
+  modelKey: string;
+  tenantId: string;
+  principal: string;
+  vector: Float32Array;
+  topK: number;
+}
+
+export interface SearchHit {
+  documentId: string;
+  chunkIndex: number;
+  score: number;
+  content?: string;
+}
+
+/** One chunk as stored, for `vecsync inspect vectors --json` and the conformance suite. */
+export interface StoredChunk {
+  tenant_id: string;
+  document_id: string;
+  chunk_index: number;
+  document_version: number;
+  acl_version: number;
+  acl: string[];
+  model: string;
+  content_hash: string;
+}
+
+/** What the reconciler needs per stored document. */
+export interface StoredDocument {
+  documentId: string;
+  documentVersion: number;
+  aclVersion: number;
+  acl: string[];
+  chunkIndexes: number[];
+}
+
+export interface Sink {
+  /** The registry key / config type (`pgvector`, `pinecone`). */
+  readonly type: string;
+  /** VECSYNC_SINK_NAME: several sinks can be fed from the same topics. */
+  readonly name: string;
+  /** Creates the model's index if missing; idempotent. */
+  ensureIndex(index: IndexSpec): Promise<void>;
+  /** Upserts each document's chunks and removes its chunks beyond chunkCount. */
+  writeDocuments(index: IndexSpec, writes: DocumentWrite[]): Promise<ItemResult[]>;
+  /** Removes every chunk of each document from every given index, and its ACL. */
+  deleteDocuments(indexes: IndexSpec[], refs: DocumentRef[]): Promise<ItemResult[]>;
+  /** Applies a new ACL to every chunk of each document, without re-embedding. */
+  setAcls(indexes: IndexSpec[], writes: AclWrite[]): Promise<ItemResult[]>;
+  /** kNN restricted to one tenant and to chunks the principal may see. */
+  search(query: SearchQuery): Promise<SearchHit[]>;
+  /** Stored chunks of a tenant (optionally one document), ordered by document and chunk. */
+  inspect(index: IndexSpec, tenantId: string, documentId?: string): Promise<StoredChunk[]>;
+  /** Every stored document of a tenant, streamed in document id order (reconciler). */
+  listDocuments(index: IndexSpec, tenantId: string): AsyncIterable<StoredDocument>;
+  /** Tenants that have vectors in this index (reconciler). */
+  listTenants(index: IndexSpec): Promise<string[]>;
+  /** Throws a RetriableError when the store is unreachable. */
+  healthCheck(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface SinkFactoryContext {
+  sinkName: string;
+}
