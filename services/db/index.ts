@@ -1,0 +1,64 @@
+/**
+ * PostgreSQL access shared by every component: one pool per database URL and a transaction
+ * helper that always releases its client.
+ */
+import pg from 'pg';
+import type { Pool, PoolClient, PoolConfig } from 'pg';
+
+export type { Pool, PoolClient };
+
+export interface PoolOptions {
+  /** Most connections this pool opens. */
+  max?: number;
+  /** Shown in pg_stat_activity, so an operator can tell the components apart. */
+  applicationName?: string;
+}
+
+/** A pool for `url`. Errors of idle clients (server restart) are logged by the pool's owner, not thrown. */
+export function createPool(url: string, options: PoolOptions = {}): Pool {
+  const config: PoolConfig = {
+    connectionString: url,
+    max: options.max ?? 10,
+    application_name: options.applicationName ?? 'vecsync',
+  };
+  const pool = new pg.Pool(config);
+  // Without a listener an idle client's error (e.g. the server restarted) crashes the process.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/**
+ * Runs `fn` in one transaction: COMMIT when it resolves, ROLLBACK when it throws (and rethrows).
+ */
+export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/** The database name of a postgres:// URL. */
+export function databaseName(url: string): string {
+  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+  if (name === '') throw new TypeError(`database URL has no database name: ${redactUrl(url)}`);
+  return name;
+}
+
+/** The URL with its password replaced, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<invalid url>';
+  }
+}
