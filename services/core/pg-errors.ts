@@ -6,7 +6,15 @@ import { PoisonMessageError, RetriableError } from './errors.ts';
 
 const RETRIABLE_SQLSTATE_CLASSES = ['08', '53', '57', '58'];
 const RETRIABLE_SQLSTATES = new Set(['40001', '40P01', '55P03', '55006']);
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 /** Data errors caused by one item's content: retrying cannot help. */
 const DATA_SQLSTATE_CLASSES = ['22', '23'];
 

@@ -1,84 +1,54 @@
 /**
- * The one retry policy every service uses (p-retry underneath): exponential backoff with jitter.
+ * Request-level retries (one call to a dependency, e.g. an embedding request): a bounded number of
+ * attempts with jittered exponential backoff (p-retry), retrying exactly the errors the error
+ * hierarchy calls retriable, then surfacing the last error. (The consumer's message-level policy,
+ * which retries retriable errors until they succeed, is services/kafka/retry-policy.ts.)
  *
- * - Retriable errors (a dependency is down or rate limiting) are retried until they succeed or the
- *   caller aborts: an outage must not flood the dead-letter topic. The delay grows to `maxMs`.
- * - Unclassified errors get `maxAttempts` tries, then surface (the runner dead-letters them).
- * - Poison messages and programming errors (TypeError, RangeError...) are never retried.
+ * A wait the dependency asked for (`RetriableError.retryAfterMs`, e.g. Retry-After on a 429) is
+ * honoured; one longer than the policy's `maxMs` ends the retries instead, so the caller can pause
+ * at a higher level (a consumer pausing its partition) rather than hold a request slot.
  */
-import pRetry, { AbortError } from 'p-retry';
-import { isPoison, isRetriable, RetriableError } from './errors.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pRetry from 'p-retry';
+import { RetriableError, isRetriable } from './errors.ts';
 
+/** From `config.retry` (`VECSYNC_RETRY_*`). */
 export interface RetryPolicy {
+  /** Attempts in all, the first included. */
   maxAttempts: number;
+  /** First backoff; doubles per attempt, times a random factor in [1, 2). */
   initialMs: number;
+  /** Largest backoff, and the longest Retry-After that is waited for here. */
   maxMs: number;
 }
 
-export interface RetryHooks {
-  signal?: AbortSignal;
-  /** Called after each failed attempt, before the wait (log it, heartbeat, count it). */
-  onFailedAttempt?: (error: unknown, attempt: number) => void | Promise<void>;
+export interface RetryOptions extends RetryPolicy {
+  /** Stops retrying (and any wait) when aborted; the abort reason is thrown. */
+  signal?: AbortSignal | undefined;
+  /** Called before each retry: for logs and metrics. */
+  onRetry?: ((info: { error: Error; attempt: number; retriesLeft: number }) => void) | undefined;
 }
 
-const PROGRAMMING_ERRORS = [TypeError, RangeError, ReferenceError, SyntaxError];
-
-export function isProgrammingError(error: unknown): boolean {
-  return PROGRAMMING_ERRORS.some((kind) => error instanceof kind);
-}
-
-/** Decides whether attempt number `attempt` (1-based) that failed with `error` gets another try. */
-export function shouldRetry(error: unknown, attempt: number, policy: RetryPolicy): boolean {
-  if (isRetriable(error)) return true;
-  if (isPoison(error) || isProgrammingError(error)) return false;
-  return attempt < policy.maxAttempts;
-}
-
-export async function withRetry<T>(fn: (attempt: number) => Promise<T>, policy: RetryPolicy, hooks: RetryHooks = {}): Promise<T> {
-  return pRetry(
-    async (attempt) => {
-      try {
-        return await fn(attempt);
-      } catch (error) {
-        // p-retry refuses to retry TypeErrors on its own; make the decision ours alone.
-        if (!shouldRetry(error, attempt, policy)) throw new AbortError(error instanceof Error ? error : String(error));
-        if (error instanceof RetriableError && error.retryAfterMs) await sleep(error.retryAfterMs, hooks.signal);
-        throw error instanceof Error ? error : new Error(String(error));
-      }
+/** Runs `operation` until it succeeds, fails with a non-retriable error, or attempts run out. */
+export function withRetry<T>(operation: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+  const { maxAttempts, initialMs, maxMs, signal, onRetry } = options;
+  const retryAfter = (error: Error): number | undefined =>
+    error instanceof RetriableError ? error.retryAfterMs : undefined;
+  const willRetry = (error: Error): boolean => isRetriable(error) && (retryAfter(error) ?? 0) <= maxMs;
+  return pRetry(operation, {
+    retries: Math.max(0, maxAttempts - 1),
+    factor: 2,
+    minTimeout: initialMs,
+    maxTimeout: maxMs,
+    randomize: true,
+    signal,
+    shouldRetry: ({ error }) => willRetry(error),
+    onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
+      if (retriesLeft === 0 || !willRetry(error)) return;
+      onRetry?.({ error, attempt: attemptNumber, retriesLeft });
+      const wait = retryAfter(error);
+      // p-retry adds its own backoff after this, so the total wait is at least what was asked.
+      if (wait !== undefined && wait > 0) await sleep(wait, undefined, { signal });
     },
-    {
-      retries: Number.POSITIVE_INFINITY,
-      factor: 2,
-      minTimeout: policy.initialMs,
-      maxTimeout: policy.maxMs,
-      randomize: true,
-      signal: hooks.signal,
-      onFailedAttempt: async ({ error, attemptNumber }) => {
-        await hooks.onFailedAttempt?.(unwrapAbort(error), attemptNumber);
-      },
-    },
-  ).catch((error: unknown) => {
-    throw unwrapAbort(error);
-  });
-}
-
-/** p-retry wraps the original error of an aborted retry; callers want the original. */
-function unwrapAbort(error: unknown): unknown {
-  if (error instanceof AbortError && error.originalError) return error.originalError;
-  return error;
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
