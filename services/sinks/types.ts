@@ -80,6 +80,16 @@ export interface StoredChunk {
   acl: string[];
   model: string;
   content_hash: string;
+  /** The stored vector; only when asked for (`InspectOptions.includeEmbeddings`). */
+  embedding?: number[];
+}
+
+export interface InspectOptions {
+  /**
+   * Also return each chunk's stored vector (Pinecone: fetch with values). Lets tests and operators
+   * check that an ACL change or a replay left the embeddings untouched.
+   */
+  includeEmbeddings?: boolean;
 }
 
 /** What the reconciler needs per stored document. */
@@ -107,7 +117,7 @@ export interface Sink {
   /** kNN restricted to one tenant and to chunks the principal may see. */
   search(query: SearchQuery): Promise<SearchHit[]>;
   /** Stored chunks of a tenant (optionally one document), ordered by document and chunk. */
-  inspect(index: IndexSpec, tenantId: string, documentId?: string): Promise<StoredChunk[]>;
+  inspect(index: IndexSpec, tenantId: string, documentId?: string, options?: InspectOptions): Promise<StoredChunk[]>;
   /** Every stored document of a tenant, streamed in document id order (reconciler). */
   listDocuments(index: IndexSpec, tenantId: string): AsyncIterable<StoredDocument>;
   /** Tenants that have vectors in this index (reconciler). */
