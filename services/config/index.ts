@@ -12,14 +12,12 @@ import { ConfigError } from '../core/errors.ts';
 
 const port = z.coerce.number().int().min(1).max(65535);
 const positiveInt = z.coerce.number().int().positive();
-const csv = z
-  .string()
-  .transform((s) =>
-    s
-      .split(',')
-      .map((x) => x.trim())
-      .filter((x) => x.length > 0),
-  );
+const csv = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0),
+);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 interface VariableSpec {
@@ -83,12 +81,12 @@ export const CONFIG_VARIABLES = {
   VECSYNC_SINK_NAME: {
     schema: z.string().regex(/^[a-z][a-z0-9_]{0,30}$/, 'lowercase letters, digits, _; max 31'),
     default: 'main',
-    doc: 'Name of this pipeline\'s sink instance; several sinks can be fed from the same topics, each with its own name, consumer groups and ledger rows.',
+    doc: "Name of this pipeline's sink instance; several sinks can be fed from the same topics, each with its own name, consumer groups and ledger rows.",
   },
   VECSYNC_GROUP_PREFIX: {
     schema: z.string().regex(/^[A-Za-z0-9._-]+$/),
     default: 'vecsync',
-    doc: 'Consumer groups are `<prefix>.<sink name>.<service>` (the embedder\'s is `<prefix>.embedder`).',
+    doc: "Consumer groups are `<prefix>.<sink name>.<service>` (the embedder's is `<prefix>.embedder`).",
   },
   VECSYNC_TOPIC_PREFIX: {
     schema: z.string().regex(/^[A-Za-z0-9._-]+$/),
@@ -117,7 +115,11 @@ export const CONFIG_VARIABLES = {
   },
   VECSYNC_EMBED_TIMEOUT_MS: { schema: positiveInt, default: '30000', doc: 'Timeout of one embedding request.' },
   VECSYNC_CHUNK_SIZE: { schema: positiveInt, default: '800', doc: 'Target chunk size in characters.' },
-  VECSYNC_CHUNK_OVERLAP: { schema: z.coerce.number().int().min(0), default: '100', doc: 'Chunk overlap in characters.' },
+  VECSYNC_CHUNK_OVERLAP: {
+    schema: z.coerce.number().int().min(0),
+    default: '100',
+    doc: 'Chunk overlap in characters.',
+  },
   VECSYNC_METADATA_ALLOWLIST: {
     schema: csv.pipe(z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/))),
     default: 'category,source,lang,tags',
@@ -125,7 +127,11 @@ export const CONFIG_VARIABLES = {
   },
   VECSYNC_MAX_BODY_BYTES: { schema: positiveInt, default: '1048576', doc: 'Largest document body accepted.' },
   VECSYNC_MAX_CHUNKS: { schema: positiveInt, default: '512', doc: 'Most chunks per document.' },
-  VECSYNC_MAX_METADATA_BYTES: { schema: positiveInt, default: '16384', doc: 'Largest allowlisted metadata (JSON bytes).' },
+  VECSYNC_MAX_METADATA_BYTES: {
+    schema: positiveInt,
+    default: '16384',
+    doc: 'Largest allowlisted metadata (JSON bytes).',
+  },
   VECSYNC_RETRY_MAX_ATTEMPTS: { schema: positiveInt, default: '6', doc: 'Attempts before a message is dead-lettered.' },
   VECSYNC_RETRY_INITIAL_MS: { schema: positiveInt, default: '200', doc: 'First retry delay; doubles with jitter.' },
   VECSYNC_RETRY_MAX_MS: { schema: positiveInt, default: '30000', doc: 'Largest retry delay.' },
@@ -191,7 +197,11 @@ export interface Config {
 function parseVariable(name: string, spec: VariableSpec, env: NodeJS.ProcessEnv, ports: Ports): unknown {
   const given = env[name];
   const rawValue =
-    given !== undefined && given !== '' ? given : typeof spec.default === 'function' ? spec.default(ports) : spec.default;
+    given !== undefined && given !== ''
+      ? given
+      : typeof spec.default === 'function'
+        ? spec.default(ports)
+        : spec.default;
   const result = spec.schema.safeParse(rawValue);
   if (!result.success) {
     const shown = spec.secret ? '<redacted>' : JSON.stringify(rawValue);
@@ -257,7 +267,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxChunks: r.VECSYNC_MAX_CHUNKS,
       maxMetadataBytes: r.VECSYNC_MAX_METADATA_BYTES,
     },
-    retry: { maxAttempts: r.VECSYNC_RETRY_MAX_ATTEMPTS, initialMs: r.VECSYNC_RETRY_INITIAL_MS, maxMs: r.VECSYNC_RETRY_MAX_MS },
+    retry: {
+      maxAttempts: r.VECSYNC_RETRY_MAX_ATTEMPTS,
+      initialMs: r.VECSYNC_RETRY_INITIAL_MS,
+      maxMs: r.VECSYNC_RETRY_MAX_MS,
+    },
     pinecone: { apiKey: r.PINECONE_API_KEY, index: r.VECSYNC_PINECONE_INDEX, host: r.VECSYNC_PINECONE_HOST },
     metrics: { host: r.VECSYNC_METRICS_HOST, port: r.VECSYNC_METRICS_PORT },
     logLevel: r.VECSYNC_LOG_LEVEL,

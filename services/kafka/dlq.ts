@@ -3,7 +3,7 @@
  * say why, where it came from, and how often it failed, so `vecsync dlq replay` can put it back.
  */
 import { describeError, isPoison } from '../core/errors.ts';
-import { isProgrammingError } from '../core/retry.ts';
+import { isProgrammingError } from './retry-policy.ts';
 import type { InMessage } from './message.ts';
 import type { Producer } from './producer.ts';
 
@@ -51,7 +51,12 @@ export function deadLetterHeaders(service: string, letter: DeadLetter): Record<s
   };
 }
 
-export async function sendDeadLetters(producer: Producer, topic: string, service: string, letters: DeadLetter[]): Promise<void> {
+export async function sendDeadLetters(
+  producer: Producer,
+  topic: string,
+  service: string,
+  letters: DeadLetter[],
+): Promise<void> {
   await producer.send(
     topic,
     letters.map((letter) => ({

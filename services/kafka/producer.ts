@@ -1,4 +1,4 @@
-import { CompressionTypes, type Producer as KafkaProducer } from 'kafkajs';
+import { CompressionTypes, Partitioners, type Producer as KafkaProducer } from 'kafkajs';
 import { RetriableError } from '../core/errors.ts';
 import type { Kafka } from './client.ts';
 import type { OutMessage } from './message.ts';
@@ -10,7 +10,15 @@ export interface Producer {
 }
 
 export async function createProducer(kafka: Kafka): Promise<Producer> {
-  const producer: KafkaProducer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  // Not kafkajs' idempotent mode: it wants unbounded retries, and a send must fail (retriably)
+  // during a broker outage so the runner can back off. One request in flight keeps per-key order;
+  // a duplicate after a retried send is harmless because the ledger makes every apply idempotent.
+  const producer: KafkaProducer = kafka.producer({
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    // The Java client's murmur2 partitioning, as Debezium uses: one key, one partition everywhere.
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await producer.connect();
   return {
     async send(topic, messages) {

@@ -9,7 +9,8 @@
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { describeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import { withRetry, type RetryPolicy } from '../core/retry.ts';
+import type { RetryPolicy } from '../core/retry.ts';
+import { withMessageRetry } from './retry-policy.ts';
 import { metrics, registerAgeSource } from '../metrics/index.ts';
 import { headersToStrings, type Kafka } from './client.ts';
 import { sendDeadLetters, reasonOf, type DeadLetter } from './dlq.ts';
@@ -50,7 +51,11 @@ export interface Runner {
   stop(graceMs?: number): Promise<void>;
 }
 
-export function toInMessage(topic: string, partition: number, m: EachBatchPayload['batch']['messages'][number]): InMessage {
+export function toInMessage(
+  topic: string,
+  partition: number,
+  m: EachBatchPayload['batch']['messages'][number],
+): InMessage {
   return {
     topic,
     partition,
@@ -69,6 +74,8 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
     sessionTimeout: 45_000,
     heartbeatInterval: 3_000,
     maxWaitTimeInMs: 100,
+    // Chunk records of long documents are megabytes; a fetch must be able to hold one.
+    maxBytesPerPartition: 16 * 1024 * 1024,
     allowAutoTopicCreation: false,
   });
   const abort = new AbortController();
@@ -100,12 +107,14 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
     let firstFailure: Date | undefined;
     let attempts = 0;
     const run = (messages: InMessage[]) =>
-      withRetry(
+      withMessageRetry(
         async () => {
           attempts++;
           const outcomes = await options.handler(messages, { signal: abort.signal });
           if (outcomes.length !== messages.length) {
-            throw new TypeError(`${service} handler returned ${outcomes.length} outcomes for ${messages.length} messages`);
+            throw new TypeError(
+              `${service} handler returned ${outcomes.length} outcomes for ${messages.length} messages`,
+            );
           }
           return outcomes;
         },
@@ -116,7 +125,10 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
             firstFailure ??= new Date();
             metrics.eventsFailed.inc({ service, topic: slice[0]!.topic, kind: reasonOf(error) });
             metrics.retries.inc({ service });
-            log.warn({ attempt, topic: slice[0]!.topic, partition: payload.batch.partition, err: describeError(error) }, 'batch failed, retrying');
+            log.warn(
+              { attempt, topic: slice[0]!.topic, partition: payload.batch.partition, err: describeError(error) },
+              'batch failed, retrying',
+            );
             await payload.heartbeat().catch(() => undefined);
           },
         },
@@ -166,7 +178,13 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
         outcomes.forEach((outcome, j) => {
           if (outcome.kind === 'dead') {
             // A poison message fails on its first attempt; firstFailure is then now.
-            letters.push({ message: slice[j]!, error: outcome.error, attempts: Math.max(1, attempts[j] ?? 1), firstFailure: firstFailure ?? now, lastFailure: now });
+            letters.push({
+              message: slice[j]!,
+              error: outcome.error,
+              attempts: Math.max(1, attempts[j] ?? 1),
+              firstFailure: firstFailure ?? now,
+              lastFailure: now,
+            });
           }
         });
         if (letters.length > 0) {
@@ -174,7 +192,13 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
           for (const letter of letters) {
             metrics.deadLettered.inc({ service, reason: reasonOf(letter.error) });
             log.warn(
-              { topic: letter.message.topic, partition: letter.message.partition, offset: letter.message.offset, reason: reasonOf(letter.error), err: describeError(letter.error) },
+              {
+                topic: letter.message.topic,
+                partition: letter.message.partition,
+                offset: letter.message.offset,
+                reason: reasonOf(letter.error),
+                err: describeError(letter.error),
+              },
               'dead-lettered',
             );
           }
@@ -187,14 +211,22 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
         const committedAt = Date.now();
         for (const [j, m] of slice.entries()) {
           const outcome = outcomes[j]!;
-          metrics.eventsProcessed.inc({ service, topic: batch.topic, outcome: outcome.kind === 'dead' ? 'dead' : (outcome.result ?? 'applied') });
+          metrics.eventsProcessed.inc({
+            service,
+            topic: batch.topic,
+            outcome: outcome.kind === 'dead' ? 'dead' : (outcome.result ?? 'applied'),
+          });
           const at = createdAtMs(m);
-          if (at !== undefined && outcome.kind === 'done') metrics.commitToApply.observe({ service, lane }, (committedAt - at) / 1000);
+          if (at !== undefined && outcome.kind === 'done')
+            metrics.commitToApply.observe({ service, lane }, (committedAt - at) / 1000);
         }
         metrics.batchSize.observe({ service, topic: batch.topic }, slice.length);
         metrics.batchDuration.observe({ service, topic: batch.topic }, (performance.now() - started) / 1000);
         const lag = BigInt(batch.highWatermark) - BigInt(next);
-        metrics.consumerLag.set({ group: options.groupId, topic: batch.topic, partition: String(batch.partition) }, Number(lag > 0n ? lag : 0n));
+        metrics.consumerLag.set(
+          { group: options.groupId, topic: batch.topic, partition: String(batch.partition) },
+          Number(lag > 0n ? lag : 0n),
+        );
         const following = all[i + options.maxBatch];
         const followingAt = following ? createdAtMs(following) : undefined;
         if (lag <= 0n) pending.delete(tp);

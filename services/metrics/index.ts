@@ -14,7 +14,10 @@ const common = { registers: [registry] };
 /** Per (service, lane): a function giving the outbox created_at (ms) of its oldest unapplied event. */
 const ageSources = new Map<{ service: string; lane: string }, () => number | undefined>();
 
-export function registerAgeSource(labels: { service: string; lane: string }, oldest: () => number | undefined): () => void {
+export function registerAgeSource(
+  labels: { service: string; lane: string },
+  oldest: () => number | undefined,
+): () => void {
   ageSources.set(labels, oldest);
   return () => ageSources.delete(labels);
 }
@@ -95,7 +98,10 @@ export const metrics = {
 };
 
 /** Serves /metrics (and /healthz) on loopback by default. */
-export async function startMetricsServer(host: string, port: number): Promise<{ port: number; close(): Promise<void> }> {
+export async function startMetricsServer(
+  host: string,
+  port: number,
+): Promise<{ port: number; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     if (req.url === '/metrics') {
       registry

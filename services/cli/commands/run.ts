@@ -1,0 +1,52 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../config/index.ts';
+import { ConfigError } from '../../core/errors.ts';
+import { startMetricsServer } from '../../metrics/index.ts';
+import { SERVICE_FACTORIES, SERVICE_NAMES, type RunnableService } from '../../run/registry.ts';
+import { createRuntime } from '../../runtime/index.ts';
+import type { Service } from '../../run/types.ts';
+
+/** Exit within this long after SIGTERM, whatever is in flight (the runner itself gives up at 8 s). */
+const SHUTDOWN_DEADLINE_MS = 9_500;
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description(`run a consumer: ${SERVICE_NAMES.join(' | ')} | all (every consumer in one process)`)
+    .argument('<service>', 'service to run')
+    .action(async (which: string) => {
+      const names: RunnableService[] =
+        which === 'all'
+          ? [...SERVICE_NAMES]
+          : SERVICE_NAMES.includes(which as RunnableService)
+            ? [which as RunnableService]
+            : [];
+      if (names.length === 0)
+        throw new ConfigError(`unknown service '${which}': expected ${SERVICE_NAMES.join(', ')} or all`);
+      const config = loadConfig();
+      const rt = await createRuntime(config, which);
+      const server = await startMetricsServer(config.metrics.host, config.metrics.port);
+      rt.log.info({ metrics: `http://${config.metrics.host}:${server.port}/metrics`, services: names }, 'starting');
+      const services: Service[] = [];
+      for (const name of names) services.push(await SERVICE_FACTORIES[name](rt));
+      await Promise.all(services.map((s) => s.start()));
+      rt.log.info({ services: names }, 'running');
+      await new Promise<void>((resolve) => {
+        const shutdown = (signal: string) => {
+          rt.log.info({ signal }, 'stopping: finishing batches in flight');
+          const deadline = setTimeout(() => {
+            rt.log.error('shutdown deadline passed; exiting');
+            process.exit(1);
+          }, SHUTDOWN_DEADLINE_MS);
+          deadline.unref();
+          Promise.allSettled(services.map((s) => s.stop()))
+            .then(() => rt.close())
+            .then(() => server.close())
+            .finally(() => resolve());
+        };
+        process.once('SIGTERM', () => shutdown('SIGTERM'));
+        process.once('SIGINT', () => shutdown('SIGINT'));
+      });
+      rt.log.info('stopped');
+    });
+}

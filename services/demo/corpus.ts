@@ -1,0 +1,194 @@
+/**
+ * A deterministic demo corpus: documents about a handful of topics, spread over tenants, each
+ * readable by the groups that own its topic. Searches over it have an obvious right answer.
+ */
+
+export interface DemoDocument {
+  tenant_id: string;
+  document_id: string;
+  title: string;
+  body: string;
+  metadata: Record<string, unknown>;
+  restricted: Record<string, unknown>;
+  acl: string[];
+}
+
+export const DEMO_TENANTS = ['demo-acme', 'demo-globex', 'demo-initech', 'demo-umbrella'] as const;
+
+export const TOPICS = {
+  databases: {
+    group: 'group:engineering',
+    words: [
+      'postgres',
+      'replication',
+      'failover',
+      'replica',
+      'wal',
+      'vacuum',
+      'index',
+      'query',
+      'latency',
+      'standby',
+      'backup',
+      'restore',
+    ],
+  },
+  kubernetes: {
+    group: 'group:engineering',
+    words: [
+      'kubernetes',
+      'cluster',
+      'autoscaling',
+      'pod',
+      'node',
+      'deployment',
+      'helm',
+      'ingress',
+      'container',
+      'scheduler',
+      'namespace',
+      'rollout',
+    ],
+  },
+  finance: {
+    group: 'group:finance',
+    words: [
+      'revenue',
+      'forecast',
+      'quarterly',
+      'budget',
+      'invoice',
+      'margin',
+      'expenses',
+      'audit',
+      'cashflow',
+      'ledger',
+      'tax',
+      'payroll',
+    ],
+  },
+  people: {
+    group: 'group:hr',
+    words: [
+      'onboarding',
+      'benefits',
+      'vacation',
+      'hiring',
+      'interview',
+      'salary',
+      'review',
+      'training',
+      'policy',
+      'leave',
+      'mentor',
+      'handbook',
+    ],
+  },
+  security: {
+    group: 'group:security',
+    words: [
+      'incident',
+      'phishing',
+      'vulnerability',
+      'patch',
+      'firewall',
+      'breach',
+      'credential',
+      'rotation',
+      'audit',
+      'encryption',
+      'alert',
+      'forensics',
+    ],
+  },
+  sales: {
+    group: 'group:sales',
+    words: [
+      'pipeline',
+      'prospect',
+      'deal',
+      'quota',
+      'renewal',
+      'discount',
+      'contract',
+      'churn',
+      'customer',
+      'pricing',
+      'territory',
+      'demo',
+    ],
+  },
+} as const;
+
+export type TopicName = keyof typeof TOPICS;
+const TOPIC_NAMES = Object.keys(TOPICS) as TopicName[];
+const FILLER = [
+  'the',
+  'team',
+  'notes',
+  'about',
+  'this',
+  'week',
+  'we',
+  'agreed',
+  'to',
+  'review',
+  'next',
+  'steps',
+  'and',
+  'owners',
+  'for',
+];
+
+/** A small seeded PRNG (mulberry32): the same seed gives the same corpus on every machine. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function pick<T>(rand: () => number, items: readonly T[]): T {
+  return items[Math.floor(rand() * items.length)]!;
+}
+
+function sentence(rand: () => number, words: readonly string[]): string {
+  const n = 8 + Math.floor(rand() * 8);
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push(rand() < 0.55 ? pick(rand, words) : pick(rand, FILLER));
+  const s = out.join(' ');
+  return s.charAt(0).toUpperCase() + s.slice(1) + '.';
+}
+
+export function topicOf(index: number): TopicName {
+  return TOPIC_NAMES[index % TOPIC_NAMES.length]!;
+}
+
+/** `count` documents, round-robin over tenants and topics. */
+export function generateCorpus(count: number, seed = 42): DemoDocument[] {
+  const rand = prng(seed);
+  const docs: DemoDocument[] = [];
+  for (let i = 0; i < count; i++) {
+    const topic = topicOf(i);
+    const { group, words } = TOPICS[topic];
+    const paragraphs = 1 + Math.floor(rand() * 4);
+    const body = Array.from({ length: paragraphs }, () =>
+      Array.from({ length: 3 + Math.floor(rand() * 4) }, () => sentence(rand, words)).join(' '),
+    ).join('\n\n');
+    const acl = [group, ...(rand() < 0.3 ? ['user:alice'] : []), ...(rand() < 0.1 ? ['group:everyone'] : [])];
+    docs.push({
+      tenant_id: DEMO_TENANTS[i % DEMO_TENANTS.length]!,
+      document_id: `doc-${String(i).padStart(5, '0')}`,
+      title: `${topic} note ${i}: ${pick(rand, words)} ${pick(rand, words)}`,
+      body,
+      metadata: { category: topic, source: 'demo', internal_cost_center: `cc-${i % 17}` },
+      restricted: { owner_ssn: `000-00-${String(i).padStart(4, '0')}` },
+      acl,
+    });
+  }
+  return docs;
+}

@@ -1,0 +1,44 @@
+/**
+ * A gate in front of the embedding provider that serves the live lane before the bulk lane: when
+ * both wait, live goes first. Bulk work enters in small slices, so a backfill that saturates the
+ * provider delays a live document by at most one slice.
+ */
+export type Priority = 'live' | 'bulk';
+
+export class PriorityGate {
+  private active = 0;
+  private readonly waiting: Record<Priority, Array<() => void>> = { live: [], bulk: [] };
+
+  constructor(private readonly concurrency: number) {
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new RangeError(`concurrency must be >= 1, got ${concurrency}`);
+  }
+
+  /** Runs `fn` when a slot is free, live waiters first. */
+  async run<T>(priority: Priority, fn: () => Promise<T>): Promise<T> {
+    await this.acquire(priority);
+    try {
+      return await fn();
+    } finally {
+      this.release();
+    }
+  }
+
+  get queued(): { live: number; bulk: number } {
+    return { live: this.waiting.live.length, bulk: this.waiting.bulk.length };
+  }
+
+  private acquire(priority: Priority): Promise<void> {
+    if (this.active < this.concurrency) {
+      this.active++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting[priority].push(resolve));
+  }
+
+  private release(): void {
+    const next = this.waiting.live.shift() ?? this.waiting.bulk.shift();
+    if (next) next();
+    else this.active--;
+  }
+}

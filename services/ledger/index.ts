@@ -1,0 +1,178 @@
+/**
+ * The ledger (`vecsync.sync_state`) is the serialization point for a document: every writer and
+ * propagator locks the ledger rows of the documents it is about to touch, decides with the pure
+ * version guard, performs the sink write while holding the lock, then records the result and the
+ * outbox status in the same transaction. See docs/architecture.md, "Ordering and concurrency".
+ */
+import type pg from 'pg';
+import { describeError } from '../core/errors.ts';
+import { classifyPgError } from '../core/pg-errors.ts';
+import type { DeadLetter } from '../kafka/dlq.ts';
+import { reasonOf } from '../kafka/dlq.ts';
+import type { LedgerRow as GuardRow } from '../transforms/version-guard.ts';
+
+export interface LedgerKey {
+  tenantId: string;
+  documentId: string;
+  modelKey: string;
+}
+
+/** A locked ledger row: the guard's registers (see transforms/version-guard.ts) plus bookkeeping. */
+export interface LedgerRow extends LedgerKey, GuardRow {
+  chunkCount: number;
+  contentHash: string | null;
+}
+
+export function ledgerKeyString(key: LedgerKey): string {
+  return `${key.tenantId}:${key.documentId}@${key.modelKey}`;
+}
+
+export interface LedgerTx {
+  /** Persists the next state of rows decided by the guard (applied_at is set to now()). */
+  save(rows: LedgerRow[]): Promise<void>;
+  /** Writes the pipeline's status back to the outbox rows (plain SQL can then answer "what is queued"). */
+  markOutbox(ids: string[], status: 'processed' | 'failed', error?: string): Promise<void>;
+}
+
+export class Ledger {
+  constructor(
+    private readonly pool: pg.Pool,
+    readonly sinkName: string,
+  ) {}
+
+  /**
+   * Locks (creating if needed) the ledger rows of `keys`, in key order so that concurrent writers
+   * and propagators cannot deadlock, and runs `fn` with them inside one source transaction.
+   */
+  async withLocked<T>(keys: LedgerKey[], fn: (rows: Map<string, LedgerRow>, tx: LedgerTx) => Promise<T>): Promise<T> {
+    const unique = [...new Map(keys.map((k) => [ledgerKeyString(k), k])).values()].sort((a, b) =>
+      ledgerKeyString(a) < ledgerKeyString(b) ? -1 : 1,
+    );
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw classifyPgError(error, 'ledger database');
+    }
+    try {
+      await client.query('BEGIN');
+      const cols = [unique.map((k) => k.tenantId), unique.map((k) => k.documentId), unique.map((k) => k.modelKey)];
+      await client.query(
+        `INSERT INTO vecsync.sync_state (sink_name, tenant_id, document_id, model_key, version, acl_version, chunk_count, tombstone)
+         SELECT $1, t, d, m, 0, 0, 0, false FROM unnest($2::text[], $3::text[], $4::text[]) AS u(t, d, m)
+         ORDER BY t, d, m
+         ON CONFLICT DO NOTHING`,
+        [this.sinkName, ...cols],
+      );
+      const locked = await client.query<{
+        tenant_id: string;
+        document_id: string;
+        model_key: string;
+        version: string;
+        acl_version: string;
+        acl: string[];
+        chunk_count: number;
+        content_hash: string | null;
+        tombstone: boolean;
+      }>(
+        `SELECT s.tenant_id, s.document_id, s.model_key, s.version, s.acl_version, s.acl, s.chunk_count, s.content_hash, s.tombstone
+           FROM vecsync.sync_state s
+           JOIN unnest($2::text[], $3::text[], $4::text[]) AS u(t, d, m)
+             ON s.tenant_id = u.t AND s.document_id = u.d AND s.model_key = u.m
+          WHERE s.sink_name = $1
+          ORDER BY s.tenant_id, s.document_id, s.model_key
+          FOR UPDATE OF s`,
+        [this.sinkName, ...cols],
+      );
+      const rows = new Map<string, LedgerRow>();
+      for (const r of locked.rows) {
+        const row: LedgerRow = {
+          tenantId: r.tenant_id,
+          documentId: r.document_id,
+          modelKey: r.model_key,
+          version: Number(r.version),
+          acl_version: Number(r.acl_version),
+          acl: r.acl,
+          chunkCount: r.chunk_count,
+          contentHash: r.content_hash,
+          tombstone: r.tombstone,
+        };
+        rows.set(ledgerKeyString(row), row);
+      }
+      const tx: LedgerTx = {
+        save: (next) => this.save(client, next),
+        markOutbox: (ids, status, error) => markOutbox(client, ids, status, error),
+      };
+      const result = await fn(rows, tx);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw classifyPgError(error, 'ledger database');
+    } finally {
+      client.release();
+    }
+  }
+
+  private async save(client: pg.PoolClient, rows: LedgerRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await client.query(
+      `UPDATE vecsync.sync_state s
+          SET version = u.v, acl_version = u.av, acl = a.acl, chunk_count = u.cc, content_hash = u.h,
+              tombstone = u.tomb, applied_at = now()
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::int[], $8::text[], $9::bool[], $10::text[])
+              AS u(t, d, m, v, av, cc, h, tomb, acl_json)
+        CROSS JOIN LATERAL (SELECT coalesce(array_agg(x ORDER BY x), '{}') AS acl FROM jsonb_array_elements_text(u.acl_json::jsonb) x) a
+        WHERE s.sink_name = $1 AND s.tenant_id = u.t AND s.document_id = u.d AND s.model_key = u.m`,
+      [
+        this.sinkName,
+        rows.map((r) => r.tenantId),
+        rows.map((r) => r.documentId),
+        rows.map((r) => r.modelKey),
+        rows.map((r) => r.version),
+        rows.map((r) => r.acl_version),
+        rows.map((r) => r.chunkCount),
+        rows.map((r) => r.contentHash),
+        rows.map((r) => r.tombstone),
+        // text[][] cannot be ragged, so each ACL travels as a JSON array.
+        rows.map((r) => JSON.stringify(r.acl)),
+      ],
+    );
+  }
+}
+
+/** Outbox status write-back; ids that are not numeric (e.g. replays of hand-made events) are ignored. */
+export async function markOutbox(
+  client: pg.ClientBase | pg.Pool,
+  ids: string[],
+  status: 'processed' | 'failed',
+  error?: string,
+): Promise<void> {
+  const numeric = [...new Set(ids.filter((id) => /^\d+$/.test(id)))];
+  if (numeric.length === 0) return;
+  await client.query(
+    `UPDATE vecsync.vector_sync_outbox
+        SET status = $2, attempts = attempts + 1, error = $3,
+            processed_at = CASE WHEN $2 = 'processed' THEN now() ELSE processed_at END
+      WHERE id = ANY($1::bigint[])`,
+    [numeric, status, error ?? null],
+  );
+}
+
+/** Marks the outbox rows of dead-lettered messages `failed`, with the reason as the error. */
+export async function markDeadLetters(pool: pg.Pool, letters: DeadLetter[]): Promise<void> {
+  try {
+    for (const letter of letters) {
+      const id = letter.message.headers['outbox_id'];
+      if (id)
+        await markOutbox(
+          pool,
+          [id],
+          'failed',
+          `${reasonOf(letter.error)}: ${describeError(letter.error)}`.slice(0, 1000),
+        );
+    }
+  } catch (error) {
+    throw classifyPgError(error, 'outbox status');
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The propagator: the priority lane (deletes, ACL changes) → sink, without re-embedding. It has its
+ * own consumer group, so a saturated embedder or writer never delays a revoke.
+ */
+import { isRetriable, PoisonMessageError } from '../core/errors.ts';
+import { createRunner, type BatchHandler } from '../kafka/runner.ts';
+import { done, skipped, type InMessage, type Outcome } from '../kafka/message.ts';
+import { Ledger, markDeadLetters } from '../ledger/index.ts';
+import { ModelRegistry } from '../models/index.ts';
+import type { Service } from '../run/types.ts';
+import type { Runtime } from '../runtime/index.ts';
+import { createSink } from '../sinks/index.ts';
+import type { ItemResult, Sink } from '../sinks/types.ts';
+import { decodeOutbox } from '../transforms/decode-outbox.ts';
+import { ledgerKeysFor, planPropagatorBatch, type PriorityEvent } from './plan.ts';
+
+export interface PropagatorOptions {
+  topics?: string[];
+  groupId?: string;
+  maxBatch?: number;
+  onCommitted?: (messages: InMessage[], outcomes: Outcome[]) => void;
+}
+
+export async function createPropagatorService(
+  rt: Runtime,
+  options: PropagatorOptions = {},
+): Promise<Service & { sink: Sink }> {
+  const sink = createSink(rt.config, { log: rt.log });
+  const ledger = new Ledger(rt.source, rt.config.sink.name);
+  const models = new ModelRegistry(rt.source);
+  const ensured = new Set<string>();
+
+  const handler: BatchHandler = async (messages) => {
+    const outcomes: Outcome[] = messages.map(() => done);
+    const decoded: { i: number; event: PriorityEvent; outboxId: number | null }[] = [];
+    for (const [i, message] of messages.entries()) {
+      try {
+        const { event, outboxId } = decodeOutbox(message, rt.config.limits);
+        if (event.op === 'upsert') {
+          throw new PoisonMessageError('wrong_lane', 'content upserts belong on the live or bulk lane, not priority');
+        }
+        decoded.push({ i, event, outboxId });
+      } catch (error) {
+        outcomes[i] = { kind: 'dead', error };
+      }
+    }
+    if (decoded.length === 0) return outcomes;
+    const live = await models.live();
+    for (const model of live) {
+      if (!ensured.has(model.modelKey)) {
+        await sink.ensureIndex(model);
+        ensured.add(model.modelKey);
+      }
+    }
+    const indexByKey = new Map(live.map((m) => [m.modelKey, { modelKey: m.modelKey, dimensions: m.dimensions }]));
+    const modelKeys = [...indexByKey.keys()];
+    const events = decoded.map((d) => d.event);
+    const failedDocs = await ledger.withLocked(ledgerKeysFor(events, modelKeys), async (rows, tx) => {
+      const plan = planPropagatorBatch(events, modelKeys, rows);
+      const failed = new Map<string, unknown>();
+      const collect = (keys: string[], results: ItemResult[]) =>
+        results.forEach((result, j) => {
+          if (result.ok) return;
+          if (isRetriable(result.error)) throw result.error;
+          failed.set(keys[j]!, result.error);
+        });
+      for (const [modelKey, items] of plan.deletes) {
+        collect(
+          items.map((x) => x.key),
+          await sink.deleteDocuments(
+            [indexByKey.get(modelKey)!],
+            items.map((x) => x.ref),
+          ),
+        );
+      }
+      for (const [modelKey, items] of plan.aclWrites) {
+        collect(
+          items.map((x) => x.key),
+          await sink.setAcls(
+            [indexByKey.get(modelKey)!],
+            items.map((x) => x.write),
+          ),
+        );
+      }
+      await tx.save([...plan.next].filter(([key]) => !failed.has(key)).map(([, row]) => row));
+      const failedDocs = new Map<string, unknown>();
+      for (const [key, error] of failed) failedDocs.set(key.slice(0, key.lastIndexOf('@')), error);
+      await tx.markOutbox(
+        decoded
+          .filter((d) => !failedDocs.has(`${d.event.tenant_id}:${d.event.document_id}`))
+          .map((d) => String(d.outboxId ?? '')),
+        'processed',
+      );
+      decoded.forEach(({ i }, j) => {
+        outcomes[i] = plan.results[j] === 'applied' ? done : skipped;
+      });
+      return failedDocs;
+    });
+    for (const { i, event } of decoded) {
+      const error = failedDocs.get(`${event.tenant_id}:${event.document_id}`);
+      if (error !== undefined) outcomes[i] = { kind: 'dead', error };
+    }
+    return outcomes;
+  };
+
+  const runner = createRunner(rt.kafka, {
+    service: 'propagator',
+    groupId: options.groupId ?? rt.groupId('propagator'),
+    topics: options.topics ?? [rt.topics.lane('priority')],
+    handler,
+    // Small slices: a revoke waits for at most one slice ahead of it.
+    maxBatch: options.maxBatch ?? 200,
+    retry: rt.config.retry,
+    producer: rt.producer,
+    dlqTopic: rt.topics.dlq('propagator'),
+    laneOf: rt.laneOf,
+    log: rt.log.child({ service: 'propagator' }),
+    onDeadLetter: (letters) => markDeadLetters(rt.source, letters),
+    ...(options.onCommitted ? { onCommitted: options.onCommitted } : {}),
+  });
+
+  return {
+    name: 'propagator',
+    sink,
+    async start() {
+      await sink.healthCheck();
+      await runner.start();
+    },
+    async stop() {
+      await runner.stop();
+      await sink.close();
+    },
+  };
+}
