@@ -17,4 +17,8 @@ test('the corpus is deterministic, spans every tenant and gives every document a
   }
   assert.equal(new Set(a.map((d) => `${d.tenant_id}:${d.document_id}`)).size, 120);
   assert.notDeepEqual(generateCorpus(5, 1), generateCorpus(5, 2));
+  for (const tenant of DEMO_TENANTS) {
+    const topics = new Set(a.filter((d) => d.tenant_id === tenant).map((d) => d.metadata.category));
+    assert.equal(topics.size, Object.keys(TOPICS).length, `${tenant} lacks a topic`);
+  }
 });

@@ -164,8 +164,9 @@ function sentence(rand: () => number, words: readonly string[]): string {
   return s.charAt(0).toUpperCase() + s.slice(1) + '.';
 }
 
+/** Tenants take documents round-robin, topics rotate per round, so every tenant has every topic. */
 export function topicOf(index: number): TopicName {
-  return TOPIC_NAMES[index % TOPIC_NAMES.length]!;
+  return TOPIC_NAMES[Math.floor(index / DEMO_TENANTS.length) % TOPIC_NAMES.length]!;
 }
 
 /** `count` documents, round-robin over tenants and topics. */

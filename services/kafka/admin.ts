@@ -1,5 +1,8 @@
-import { ConfigResourceTypes } from 'kafkajs';
+import kafkajs from 'kafkajs';
 import type { Kafka } from './client.ts';
+
+// kafkajs is CommonJS and this enum is not visible to ESM named imports.
+const { ConfigResourceTypes } = kafkajs;
 
 export interface TopicSpec {
   topic: string;
