@@ -119,7 +119,7 @@ export class Ledger {
     await client.query(
       `UPDATE vecsync.sync_state s
           SET version = u.v, acl_version = u.av, acl = a.acl, chunk_count = u.cc, content_hash = u.h,
-              tombstone = u.tomb, applied_at = now()
+              tombstone = u.tomb, applied_at = clock_timestamp()
          FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::int[], $8::text[], $9::bool[], $10::text[])
               AS u(t, d, m, v, av, cc, h, tomb, acl_json)
         CROSS JOIN LATERAL (SELECT coalesce(array_agg(x ORDER BY x), '{}') AS acl FROM jsonb_array_elements_text(u.acl_json::jsonb) x) a
