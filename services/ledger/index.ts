@@ -28,10 +28,23 @@ export function ledgerKeyString(key: LedgerKey): string {
 }
 
 export interface LedgerTx {
-  /** Persists the next state of rows decided by the guard (applied_at is set to now()). */
-  save(rows: LedgerRow[]): Promise<void>;
-  /** Writes the pipeline's status back to the outbox rows (plain SQL can then answer "what is queued"). */
-  markOutbox(ids: string[], status: 'processed' | 'failed', error?: string): Promise<void>;
+  /**
+   * Persists the next state of the rows the guard changed (applied_at = the time of this write,
+   * after the sink acknowledged) and marks the outbox rows `processed`, in one statement.
+   */
+  record(rows: LedgerRow[], processedOutboxIds: string[]): Promise<void>;
+}
+
+interface LedgerRecord {
+  tenant_id: string;
+  document_id: string;
+  model_key: string;
+  version: string;
+  acl_version: string;
+  acl: string[];
+  chunk_count: number;
+  content_hash: string | null;
+  tombstone: boolean;
 }
 
 export class Ledger {
@@ -41,13 +54,12 @@ export class Ledger {
   ) {}
 
   /**
-   * Locks (creating if needed) the ledger rows of `keys`, in key order so that concurrent writers
-   * and propagators cannot deadlock, and runs `fn` with them inside one source transaction.
+   * Locks the ledger rows of `keys` (creating missing ones) and runs `fn` with them inside one
+   * source transaction. Rows are locked in key order, so concurrent writers and propagators
+   * cannot deadlock; the transaction is BEGIN, one locking upsert, `fn`'s work, COMMIT.
    */
   async withLocked<T>(keys: LedgerKey[], fn: (rows: Map<string, LedgerRow>, tx: LedgerTx) => Promise<T>): Promise<T> {
-    const unique = [...new Map(keys.map((k) => [ledgerKeyString(k), k])).values()].sort((a, b) =>
-      ledgerKeyString(a) < ledgerKeyString(b) ? -1 : 1,
-    );
+    const unique = [...new Map(keys.map((k) => [ledgerKeyString(k), k])).values()];
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -56,33 +68,15 @@ export class Ledger {
     }
     try {
       await client.query('BEGIN');
-      const cols = [unique.map((k) => k.tenantId), unique.map((k) => k.documentId), unique.map((k) => k.modelKey)];
-      await client.query(
-        `INSERT INTO vecsync.sync_state (sink_name, tenant_id, document_id, model_key, version, acl_version, chunk_count, tombstone)
+      // ON CONFLICT DO UPDATE locks existing rows like SELECT ... FOR UPDATE and returns them, and
+      // inserts (and locks) missing ones with the empty-ledger values: one round trip.
+      const locked = await client.query<LedgerRecord>(
+        `INSERT INTO vecsync.sync_state AS s (sink_name, tenant_id, document_id, model_key, version, acl_version, chunk_count, tombstone)
          SELECT $1, t, d, m, 0, 0, 0, false FROM unnest($2::text[], $3::text[], $4::text[]) AS u(t, d, m)
          ORDER BY t, d, m
-         ON CONFLICT DO NOTHING`,
-        [this.sinkName, ...cols],
-      );
-      const locked = await client.query<{
-        tenant_id: string;
-        document_id: string;
-        model_key: string;
-        version: string;
-        acl_version: string;
-        acl: string[];
-        chunk_count: number;
-        content_hash: string | null;
-        tombstone: boolean;
-      }>(
-        `SELECT s.tenant_id, s.document_id, s.model_key, s.version, s.acl_version, s.acl, s.chunk_count, s.content_hash, s.tombstone
-           FROM vecsync.sync_state s
-           JOIN unnest($2::text[], $3::text[], $4::text[]) AS u(t, d, m)
-             ON s.tenant_id = u.t AND s.document_id = u.d AND s.model_key = u.m
-          WHERE s.sink_name = $1
-          ORDER BY s.tenant_id, s.document_id, s.model_key
-          FOR UPDATE OF s`,
-        [this.sinkName, ...cols],
+         ON CONFLICT (sink_name, tenant_id, document_id, model_key) DO UPDATE SET version = s.version
+         RETURNING s.tenant_id, s.document_id, s.model_key, s.version, s.acl_version, s.acl, s.chunk_count, s.content_hash, s.tombstone`,
+        [this.sinkName, unique.map((k) => k.tenantId), unique.map((k) => k.documentId), unique.map((k) => k.modelKey)],
       );
       const rows = new Map<string, LedgerRow>();
       for (const r of locked.rows) {
@@ -99,11 +93,7 @@ export class Ledger {
         };
         rows.set(ledgerKeyString(row), row);
       }
-      const tx: LedgerTx = {
-        save: (next) => this.save(client, next),
-        markOutbox: (ids, status, error) => markOutbox(client, ids, status, error),
-      };
-      const result = await fn(rows, tx);
+      const result = await fn(rows, { record: (next, ids) => this.record(client, next, ids) });
       await client.query('COMMIT');
       return result;
     } catch (error) {
@@ -114,16 +104,26 @@ export class Ledger {
     }
   }
 
-  private async save(client: pg.PoolClient, rows: LedgerRow[]): Promise<void> {
-    if (rows.length === 0) return;
+  private async record(client: pg.PoolClient, rows: LedgerRow[], processedOutboxIds: string[]): Promise<void> {
+    const ids = numericIds(processedOutboxIds);
+    if (rows.length === 0 && ids.length === 0) return;
     await client.query(
-      `UPDATE vecsync.sync_state s
-          SET version = u.v, acl_version = u.av, acl = a.acl, chunk_count = u.cc, content_hash = u.h,
-              tombstone = u.tomb, applied_at = clock_timestamp()
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::int[], $8::text[], $9::bool[], $10::text[])
-              AS u(t, d, m, v, av, cc, h, tomb, acl_json)
-        CROSS JOIN LATERAL (SELECT coalesce(array_agg(x ORDER BY x), '{}') AS acl FROM jsonb_array_elements_text(u.acl_json::jsonb) x) a
-        WHERE s.sink_name = $1 AND s.tenant_id = u.t AND s.document_id = u.d AND s.model_key = u.m`,
+      `WITH saved AS (
+         UPDATE vecsync.sync_state s
+            SET version = u.v, acl_version = u.av, acl = a.acl, chunk_count = u.cc, content_hash = u.h,
+                tombstone = u.tomb, applied_at = clock_timestamp()
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::int[], $8::text[], $9::bool[], $10::text[])
+                AS u(t, d, m, v, av, cc, h, tomb, acl_json)
+          CROSS JOIN LATERAL (SELECT coalesce(array_agg(x ORDER BY n), '{}') AS acl FROM jsonb_array_elements_text(u.acl_json::jsonb) WITH ORDINALITY AS e(x, n)) a
+          WHERE s.sink_name = $1 AND s.tenant_id = u.t AND s.document_id = u.d AND s.model_key = u.m
+          RETURNING 1
+       ), processed AS (
+         UPDATE vecsync.vector_sync_outbox
+            SET status = 'processed', attempts = attempts + 1, error = NULL, processed_at = now()
+          WHERE id = ANY($11::bigint[])
+          RETURNING 1
+       )
+       SELECT (SELECT count(*) FROM saved) AS saved, (SELECT count(*) FROM processed) AS processed`,
       [
         this.sinkName,
         rows.map((r) => r.tenantId),
@@ -134,11 +134,16 @@ export class Ledger {
         rows.map((r) => r.chunkCount),
         rows.map((r) => r.contentHash),
         rows.map((r) => r.tombstone),
-        // text[][] cannot be ragged, so each ACL travels as a JSON array.
+        // text[][] cannot be ragged, so each ACL travels as a JSON array (kept in order: the guard normalized it).
         rows.map((r) => JSON.stringify(r.acl)),
+        ids,
       ],
     );
   }
+}
+
+function numericIds(ids: string[]): string[] {
+  return [...new Set(ids.filter((id) => /^\d+$/.test(id)))];
 }
 
 /** Outbox status write-back; ids that are not numeric (e.g. replays of hand-made events) are ignored. */
@@ -148,7 +153,7 @@ export async function markOutbox(
   status: 'processed' | 'failed',
   error?: string,
 ): Promise<void> {
-  const numeric = [...new Set(ids.filter((id) => /^\d+$/.test(id)))];
+  const numeric = numericIds(ids);
   if (numeric.length === 0) return;
   await client.query(
     `UPDATE vecsync.vector_sync_outbox

@@ -82,14 +82,13 @@ export async function createPropagatorService(
           ),
         );
       }
-      await tx.save([...plan.next].filter(([key]) => !failed.has(key)).map(([, row]) => row));
       const failedDocs = new Map<string, unknown>();
       for (const [key, error] of failed) failedDocs.set(key.slice(0, key.lastIndexOf('@')), error);
-      await tx.markOutbox(
+      await tx.record(
+        [...plan.next].filter(([key]) => !failed.has(key)).map(([, row]) => row),
         decoded
           .filter((d) => !failedDocs.has(`${d.event.tenant_id}:${d.event.document_id}`))
           .map((d) => String(d.outboxId ?? '')),
-        'processed',
       );
       decoded.forEach(({ i }, j) => {
         outcomes[i] = plan.results[j] === 'applied' ? done : skipped;

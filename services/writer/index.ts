@@ -89,11 +89,13 @@ export async function createWriterService(rt: Runtime, options: WriterOptions = 
           results,
         );
       }
-      await tx.save([...plan.next].filter(([key]) => !failedKeys.has(key)).map(([, row]) => row));
       const processed = records
         .filter((r) => !failedKeys.has(ledgerKeyString(ledgerKeyOf(r))))
         .map((r) => String(r.outbox_id ?? ''));
-      await tx.markOutbox(processed, 'processed');
+      await tx.record(
+        [...plan.next].filter(([key]) => !failedKeys.has(key)).map(([, row]) => row),
+        processed,
+      );
       decoded.forEach(({ i }, j) => {
         outcomes[i] = plan.results[j] === 'applied' ? done : skipped;
       });
