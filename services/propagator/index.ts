@@ -2,6 +2,7 @@
  * The propagator: the priority lane (deletes, ACL changes) → sink, without re-embedding. It has its
  * own consumer group, so a saturated embedder or writer never delays a revoke.
  */
+import type pg from 'pg';
 import { isRetriable, PoisonMessageError } from '../core/errors.ts';
 import { createRunner, type BatchHandler } from '../kafka/runner.ts';
 import { done, skipped, type InMessage, type Outcome } from '../kafka/message.ts';
@@ -11,7 +12,7 @@ import type { Service } from '../run/types.ts';
 import type { Runtime } from '../runtime/index.ts';
 import { createSink } from '../sinks/index.ts';
 import type { ItemResult, Sink } from '../sinks/types.ts';
-import { decodeOutbox } from '../transforms/decode-outbox.ts';
+import { decodeOutbox, type OutboxLimits } from '../transforms/decode-outbox.ts';
 import { ledgerKeysFor, planPropagatorBatch, type PriorityEvent } from './plan.ts';
 
 export interface PropagatorOptions {
@@ -21,13 +22,18 @@ export interface PropagatorOptions {
   onCommitted?: (messages: InMessage[], outcomes: Outcome[]) => void;
 }
 
-export async function createPropagatorService(
-  rt: Runtime,
-  options: PropagatorOptions = {},
-): Promise<Service & { sink: Sink }> {
-  const sink = createSink(rt.config, { log: rt.log });
-  const ledger = new Ledger(rt.source, rt.config.sink.name);
-  const models = new ModelRegistry(rt.source);
+export interface PropagatorDeps {
+  sink: Sink;
+  /** The source database (ledger, model registry, outbox status). */
+  source: pg.Pool;
+  sinkName: string;
+  limits: OutboxLimits;
+}
+
+/** The propagator's batch handler, without Kafka: decode, lock every live model's row, plan, write, record. */
+export function createPropagatorHandler({ sink, source, sinkName, limits }: PropagatorDeps): BatchHandler {
+  const ledger = new Ledger(source, sinkName);
+  const models = new ModelRegistry(source);
   const ensured = new Set<string>();
 
   const handler: BatchHandler = async (messages) => {
@@ -35,7 +41,7 @@ export async function createPropagatorService(
     const decoded: { i: number; event: PriorityEvent; outboxId: number | null }[] = [];
     for (const [i, message] of messages.entries()) {
       try {
-        const { event, outboxId } = decodeOutbox(message, rt.config.limits);
+        const { event, outboxId } = decodeOutbox(message, limits);
         if (event.op === 'upsert') {
           throw new PoisonMessageError('wrong_lane', 'content upserts belong on the live or bulk lane, not priority');
         }
@@ -101,6 +107,20 @@ export async function createPropagatorService(
     }
     return outcomes;
   };
+  return handler;
+}
+
+export async function createPropagatorService(
+  rt: Runtime,
+  options: PropagatorOptions = {},
+): Promise<Service & { sink: Sink }> {
+  const sink = createSink(rt.config, { log: rt.log });
+  const handler = createPropagatorHandler({
+    sink,
+    source: rt.source,
+    sinkName: rt.config.sink.name,
+    limits: rt.config.limits,
+  });
 
   const runner = createRunner(rt.kafka, {
     service: 'propagator',

@@ -2,6 +2,7 @@
  * The writer: chunk records (vecsync.chunks.<model>) → sink, guarded by the ledger. A thin adapter
  * around `planWriterBatch`: decode, lock, plan, write, record, and only then let the runner commit.
  */
+import type pg from 'pg';
 import { createChunkCodec } from '../codecs/chunks.ts';
 import { isRetriable, PoisonMessageError } from '../core/errors.ts';
 import type { DocumentChunks } from '../core/types.ts';
@@ -23,11 +24,22 @@ export interface WriterOptions {
   onCommitted?: (messages: InMessage[], outcomes: Outcome[]) => void;
 }
 
-export async function createWriterService(rt: Runtime, options: WriterOptions = {}): Promise<Service & { sink: Sink }> {
-  const sink = createSink(rt.config, { log: rt.log });
-  const codec = createChunkCodec(rt.config.schemaRegistryUrl);
-  const ledger = new Ledger(rt.source, rt.config.sink.name);
-  const models = new ModelRegistry(rt.source);
+export interface WriterDeps {
+  sink: Sink;
+  /** The source database (ledger, model registry, outbox status). */
+  source: pg.Pool;
+  sinkName: string;
+  schemaRegistryUrl: string;
+}
+
+/**
+ * The writer's batch handler, without Kafka: decode, lock, plan, write, record. The service wires
+ * it to a runner; tests can call it directly with messages.
+ */
+export function createWriterHandler({ sink, source, sinkName, schemaRegistryUrl }: WriterDeps): BatchHandler {
+  const codec = createChunkCodec(schemaRegistryUrl);
+  const ledger = new Ledger(source, sinkName);
+  const models = new ModelRegistry(source);
   const ensured = new Set<string>();
 
   async function indexFor(modelKey: string): Promise<IndexSpec> {
@@ -107,6 +119,17 @@ export async function createWriterService(rt: Runtime, options: WriterOptions = 
     });
     return outcomes;
   };
+  return handler;
+}
+
+export async function createWriterService(rt: Runtime, options: WriterOptions = {}): Promise<Service & { sink: Sink }> {
+  const sink = createSink(rt.config, { log: rt.log });
+  const handler = createWriterHandler({
+    sink,
+    source: rt.source,
+    sinkName: rt.config.sink.name,
+    schemaRegistryUrl: rt.config.schemaRegistryUrl,
+  });
 
   const runner = createRunner(rt.kafka, {
     service: 'writer',
@@ -128,7 +151,7 @@ export async function createWriterService(rt: Runtime, options: WriterOptions = 
     sink,
     async start() {
       await sink.healthCheck();
-      await indexFor(rt.activeIndex.modelKey).catch(() => sink.ensureIndex(rt.activeIndex));
+      await sink.ensureIndex(rt.activeIndex);
       await runner.start();
     },
     async stop() {
