@@ -59,7 +59,14 @@ type Emitted =
 function simulate(tenant: string, id: string, initialBody: number, ops: Op[]): { doc: SourceDoc; events: Emitted[] } {
   const doc: SourceDoc = { id, version: 1, aclVersion: 1, acl: ['alice'], body: initialBody, active: true };
   const at = new Date().toISOString();
-  const upsert = (): Emitted => ({ lane: 'chunks', doc: id, version: doc.version, aclVersion: doc.aclVersion, acl: [...doc.acl], body: doc.body });
+  const upsert = (): Emitted => ({
+    lane: 'chunks',
+    doc: id,
+    version: doc.version,
+    aclVersion: doc.aclVersion,
+    acl: [...doc.acl],
+    body: doc.body,
+  });
   const events: Emitted[] = [upsert()];
   for (const op of ops) {
     if (op.kind === 'update') {
@@ -73,7 +80,15 @@ function simulate(tenant: string, id: string, initialBody: number, ops: Op[]): {
       doc.active = false;
       events.push({
         lane: 'priority',
-        payload: { op: 'delete', tenant_id: tenant, document_id: id, version: doc.version, acl_version: doc.aclVersion, reason: 'deleted', created_at: at },
+        payload: {
+          op: 'delete',
+          tenant_id: tenant,
+          document_id: id,
+          version: doc.version,
+          acl_version: doc.aclVersion,
+          reason: 'deleted',
+          created_at: at,
+        },
       });
     } else {
       doc.aclVersion++;
@@ -82,7 +97,15 @@ function simulate(tenant: string, id: string, initialBody: number, ops: Op[]): {
       if (!doc.active) continue;
       events.push({
         lane: 'priority',
-        payload: { op: 'acl', tenant_id: tenant, document_id: id, version: doc.version, acl_version: doc.aclVersion, acl: doc.acl, created_at: at },
+        payload: {
+          op: 'acl',
+          tenant_id: tenant,
+          document_id: id,
+          version: doc.version,
+          acl_version: doc.aclVersion,
+          acl: doc.acl,
+          created_at: at,
+        },
       });
     }
   }
@@ -95,7 +118,10 @@ describe('newer wins and no stale permission, for any delivery order (property)'
   let writer: ReturnType<typeof createWriterHandler>;
   let propagator: ReturnType<typeof createPropagatorHandler>;
   const config = loadConfig({ ...process.env, VECSYNC_SINK_NAME: testSinkName(), VECSYNC_LOG_LEVEL: 'warn' });
-  const index = { modelKey: modelKey(config.embedder.model, config.embedder.version), dimensions: config.embedder.dimensions };
+  const index = {
+    modelKey: modelKey(config.embedder.model, config.embedder.version),
+    dimensions: config.embedder.dimensions,
+  };
   const codec = createChunkCodec(config.schemaRegistryUrl);
   /** Per body: the embedded chunks, computed once with the real chunker and embedder. */
   const chunksOf = new Map<number, DocumentChunks['chunks']>();
@@ -106,7 +132,12 @@ describe('newer wins and no stale permission, for any delivery order (property)'
     sink = createSink(config);
     await sink.ensureIndex(index);
     await codec.register(topicsFor(config.topicPrefix).chunks(index.modelKey));
-    writer = createWriterHandler({ sink, source, sinkName: config.sink.name, schemaRegistryUrl: config.schemaRegistryUrl });
+    writer = createWriterHandler({
+      sink,
+      source,
+      sinkName: config.sink.name,
+      schemaRegistryUrl: config.schemaRegistryUrl,
+    });
     propagator = createPropagatorHandler({ sink, source, sinkName: config.sink.name, limits: config.limits });
     const chunker = createChunker({ size: config.chunking.size, overlap: config.chunking.overlap, maxChunks: 512 });
     const embedder = createEmbedder({ ...config.embedder, retry: config.retry });
@@ -115,7 +146,12 @@ describe('newer wins and no stale permission, for any delivery order (property)'
       const vectors = chunks.length ? await embedder.embed(chunks.map((c) => c.content)) : [];
       chunksOf.set(
         i,
-        chunks.map((c, j) => ({ chunk_index: c.index, content: c.content, content_hash: c.contentHash, embedding: vectors[j]! })),
+        chunks.map((c, j) => ({
+          chunk_index: c.index,
+          content: c.content,
+          content_hash: c.contentHash,
+          embedding: vectors[j]!,
+        })),
       );
     }
   });
@@ -153,16 +189,30 @@ describe('newer wins and no stale permission, for any delivery order (property)'
       outbox_id: null,
       chunks,
     };
-    return { topic: 'chunks', partition: 0, offset: String(offset), key: `${tenant}:${e.doc}`, value: await codec.encode(record), headers: {}, timestamp: Date.now() };
+    return {
+      topic: 'chunks',
+      partition: 0,
+      offset: String(offset),
+      key: `${tenant}:${e.doc}`,
+      value: await codec.encode(record),
+      headers: {},
+      timestamp: Date.now(),
+    };
   }
 
   test(`${RUNS} random histories end in the source's final state`, async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ body: fc.integer({ min: 0, max: BODIES.length - 1 }), ops: fc.array(opArb, { minLength: 1, maxLength: 8 }) }), {
-          minLength: 1,
-          maxLength: 3,
-        }),
+        fc.array(
+          fc.record({
+            body: fc.integer({ min: 0, max: BODIES.length - 1 }),
+            ops: fc.array(opArb, { minLength: 1, maxLength: 8 }),
+          }),
+          {
+            minLength: 1,
+            maxLength: 3,
+          },
+        ),
         fc.infiniteStream(fc.double({ min: 0, max: 1, noNaN: true })),
         fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 10 }),
         async (histories, randomness, batchSizes) => {
@@ -185,7 +235,8 @@ describe('newer wins and no stale permission, for any delivery order (property)'
               toWriter.length ? writer(toWriter, { signal: new AbortController().signal }) : [],
               toPropagator.length ? propagator(toPropagator, { signal: new AbortController().signal }) : [],
             ]);
-            for (const outcome of [...w, ...pr]) assert.equal(outcome.kind, 'done', `nothing is dead-lettered: ${JSON.stringify(outcome)}`);
+            for (const outcome of [...w, ...pr])
+              assert.equal(outcome.kind, 'done', `nothing is dead-lettered: ${JSON.stringify(outcome)}`);
           }
           const stored = await sink.inspect(index, tenant);
           for (const { doc } of sims) {

@@ -231,6 +231,17 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
         const followingAt = following ? createdAtMs(following) : undefined;
         if (lag <= 0n) pending.delete(tp);
         else if (followingAt !== undefined) pending.set(tp, followingAt);
+        log.debug(
+          {
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: last,
+            size: slice.length,
+            lag: Number(lag),
+            dead: letters.length,
+          },
+          'slice committed',
+        );
         options.onCommitted?.(slice, outcomes);
         await payload.heartbeat();
       }
