@@ -1,5 +1,16 @@
-/** `npm run bench`: every benchmark, against the local stack (brought up if needed). */
+/**
+ * `npm run bench`: every benchmark against the local stack (`npm run bench` brings it up first).
+ * `npm run bench -- sync` or `-- priority` runs one.
+ */
+import { runPriorityBench } from './priority.ts';
 import { runSyncPathBench } from './sync-path.ts';
 
-await runSyncPathBench();
+const benches: Record<string, () => Promise<void>> = { sync: runSyncPathBench, priority: runPriorityBench };
+const wanted = process.argv.slice(2);
+for (const name of wanted.length ? wanted : Object.keys(benches)) {
+  const bench = benches[name];
+  if (!bench) throw new Error(`unknown bench ${name}: ${Object.keys(benches).join(', ')}`);
+  process.stdout.write(`\n### ${name}\n`);
+  await bench();
+}
 process.exit(0);

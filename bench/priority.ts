@@ -1,0 +1,283 @@
+/**
+ * Priority lane benchmark: commit → effect for deletes and revokes, where the effect is that the
+ * document no longer appears in the principal's search. Measured with the pipeline idle, then
+ * while a bulk backfill of BENCH_BACKFILL_DOCS (default 50,000) documents is being embedded.
+ *
+ * The backfill is a blue/green re-embed: a bench-only model (`bench-<run>`, state backfilling) is
+ * registered, and every backfill document is enqueued on the bulk lane for it, the way a re-embed
+ * does. The bench pipeline serves that model; afterwards the model is retired, so other
+ * deployments skip what is left of the backfill.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { loadConfig, modelKey } from '../services/config/index.ts';
+import { chunkTableName } from '../services/sinks/pgvector/naming.ts';
+import { createEmbedder, type Embedder } from '../services/embedders/index.ts';
+import { collectStatus } from '../services/status/index.ts';
+import { insertDocuments, startPipeline, waitForVersion, type TestPipeline } from '../test/support/pipeline.ts';
+import { waitFor } from '../test/support/wait.ts';
+
+const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
+const BACKFILL = Number(process.env.BENCH_BACKFILL_DOCS ?? 50_000);
+const PROBES = Number(process.env.BENCH_PROBES ?? 30);
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+}
+
+function summary(ms: number[]) {
+  return { n: ms.length, p50Ms: percentile(ms, 50), p99Ms: percentile(ms, 99), maxMs: Math.max(...ms) };
+}
+
+async function visible(
+  p: TestPipeline,
+  embedder: Embedder,
+  tenant: string,
+  principal: string,
+  text: string,
+  doc: string,
+) {
+  const [vector] = await embedder.embed([text]);
+  const hits = await p.sink.search({
+    modelKey: p.rt.activeIndex.modelKey,
+    tenantId: tenant,
+    principal,
+    vector: vector!,
+    topK: 5,
+  });
+  return hits.some((h) => h.documentId === doc);
+}
+
+/** Time from just before the COMMIT of `change` until the search no longer shows the document. */
+async function timeToEffect(
+  p: TestPipeline,
+  embedder: Embedder,
+  probe: { tenant: string; doc: string; text: string; principal: string },
+  change: (client: pg.PoolClient) => Promise<void>,
+): Promise<number> {
+  const client = await p.source.connect();
+  let t0: number;
+  try {
+    await client.query('BEGIN');
+    await change(client);
+    t0 = performance.now();
+    await client.query('COMMIT');
+  } finally {
+    client.release();
+  }
+  await waitFor(async () => !(await visible(p, embedder, probe.tenant, probe.principal, probe.text, probe.doc)), {
+    timeoutMs: 60_000,
+    intervalMs: 2,
+    description: `${probe.doc} gone for ${probe.principal}`,
+  });
+  return performance.now() - t0;
+}
+
+interface Probes {
+  tenant: string;
+  docs: { tenant: string; id: string; body: string; acl: string[] }[];
+}
+
+/** Creates and syncs the probe documents (before any load, so they are not queued behind it). */
+async function prepare(p: TestPipeline, label: string): Promise<Probes> {
+  const tenant = `bench_prio_${label}_${randomBytes(3).toString('hex')}`;
+  const docs = Array.from({ length: PROBES * 2 }, (_, i) => ({
+    tenant,
+    id: `probe-${i}`,
+    body: `Probe ${i} ${tenant}: escalation runbook for the payments cluster, section ${i}.`,
+    acl: ['alice', 'bob'],
+  }));
+  const versions = await insertDocuments(p.source, docs);
+  for (const d of docs) await waitForVersion(p, tenant, d.id, versions.get(d.id)!, 300_000);
+  return { tenant, docs };
+}
+
+async function measure(
+  p: TestPipeline,
+  embedder: Embedder,
+  { tenant, docs }: Probes,
+  whileBusy?: () => Promise<boolean>,
+) {
+  const deletes: number[] = [];
+  const revokes: number[] = [];
+  let busyAtEveryProbe = true;
+  for (let i = 0; i < PROBES; i++) {
+    if (whileBusy && !(await whileBusy())) busyAtEveryProbe = false;
+    const del = docs[2 * i]!;
+    deletes.push(
+      await timeToEffect(p, embedder, { tenant, doc: del.id, text: del.body, principal: 'alice' }, async (c) => {
+        await c.query('DELETE FROM vecsync.documents WHERE tenant_id = $1 AND document_id = $2', [tenant, del.id]);
+      }),
+    );
+    const rev = docs[2 * i + 1]!;
+    revokes.push(
+      await timeToEffect(p, embedder, { tenant, doc: rev.id, text: rev.body, principal: 'bob' }, async (c) => {
+        await c.query(
+          `DELETE FROM vecsync.document_acl WHERE tenant_id = $1 AND document_id = $2 AND principal = 'bob'`,
+          [tenant, rev.id],
+        );
+      }),
+    );
+  }
+  return { delete: summary(deletes), revoke: summary(revokes), busyAtEveryProbe };
+}
+
+/** Seeds the backfill documents without triggers (no live events), then enqueues them on the bulk lane. */
+async function startBackfill(source: pg.Pool, run: string, model: { name: string; version: number }): Promise<string> {
+  const tenant = `bench_backfill_${run}`;
+  const client = await source.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SET LOCAL session_replication_role = replica');
+    await client.query(
+      `INSERT INTO vecsync.documents (tenant_id, document_id, title, body, language, status, metadata, restricted, version, acl_version, updated_at)
+       SELECT $1, 'b-' || g, 'backfill ' || g,
+              repeat('Backfill document ' || g || ' about ' || md5(g::text) || ' and the quarterly platform review. ', 12),
+              'en', 'active', '{}', '{}', 1, 1, now()
+         FROM generate_series(1, $2::int) g`,
+      [tenant, BACKFILL],
+    );
+    await client.query(
+      `INSERT INTO vecsync.document_acl SELECT $1, 'b-' || g, 'group:all' FROM generate_series(1, $2::int) g`,
+      [tenant, BACKFILL],
+    );
+    await client.query('COMMIT');
+    // Enqueued in slices, as a backfill command does, so the bulk lane fills steadily.
+    for (let from = 1; from <= BACKFILL; from += 5000) {
+      await client.query(
+        `SELECT vecsync.enqueue_upsert(d, 'bulk', $2, $3) FROM vecsync.documents d
+          WHERE d.tenant_id = $1 AND substr(d.document_id, 3)::int BETWEEN $4 AND $5`,
+        [tenant, model.name, model.version, from, from + 4999],
+      );
+    }
+    return tenant;
+  } finally {
+    client.release();
+  }
+}
+
+export async function runPriorityBench(): Promise<void> {
+  const run = randomBytes(4).toString('hex');
+  const model = { name: `bench-${run}`, version: 1 };
+  const base = loadConfig();
+  const admin = new pg.Pool({ connectionString: base.sourceUrl, max: 2 });
+  await admin.query(
+    `INSERT INTO vecsync.embedding_models (name, version, dimensions, chunker, chunker_version, chunk_size, chunk_overlap, state)
+     VALUES ($1, $2, $3, 'recursive-char', 1, $4, $5, 'backfilling')`,
+    [model.name, model.version, base.embedder.dimensions, base.chunking.size, base.chunking.overlap],
+  );
+  let backfillTenant: string | undefined;
+  const p = await startPipeline(`bench-prio-${run}`, {
+    env: { VECSYNC_EMBEDDING_MODEL: model.name, VECSYNC_EMBEDDING_VERSION: String(model.version) },
+  });
+  try {
+    const embedder = createEmbedder({ ...p.config.embedder, retry: p.config.retry });
+    process.stdout.write(`priority lane, idle: ${PROBES} deletes and ${PROBES} revokes...\n`);
+    const idle = await measure(p, embedder, await prepare(p, 'idle'));
+    process.stdout.write(
+      `  delete p50 ${idle.delete.p50Ms.toFixed(0)} ms p99 ${idle.delete.p99Ms.toFixed(0)} ms; revoke p50 ${idle.revoke.p50Ms.toFixed(0)} ms p99 ${idle.revoke.p99Ms.toFixed(0)} ms\n`,
+    );
+
+    process.stdout.write(`priority lane, under a bulk backfill of ${BACKFILL} documents...\n`);
+    const loadedProbes = await prepare(p, 'loaded');
+    const seeded = performance.now();
+    backfillTenant = await startBackfill(p.source, run, model);
+    const tenantOfBackfill = backfillTenant;
+    process.stdout.write(`  seeded and enqueued in ${((performance.now() - seeded) / 1000).toFixed(1)} s\n`);
+    const bulkGroup = `${p.rt.groupId('embedder')}.bulk`;
+    const bulkLag = async () => {
+      const status = await collectStatus(p.config);
+      return status.consumer_groups.filter((g) => g.group === bulkGroup).reduce((n, g) => n + g.lag, 0);
+    };
+    // Start measuring once the embedder is working through the bulk lane.
+    await waitFor(async () => (await bulkLag()) > 1000, { timeoutMs: 120_000, description: 'bulk lane filling' });
+    const embeddedBefore = await backfilled(p, tenantOfBackfill);
+    // Busy: the backfill is still being embedded (bulk lane lag) or written (not all applied yet).
+    const loaded = await measure(
+      p,
+      embedder,
+      loadedProbes,
+      async () => (await bulkLag()) > 0 || (await backfilled(p, tenantOfBackfill)) < BACKFILL,
+    );
+    const embeddedAfter = await backfilled(p, tenantOfBackfill);
+    const lagAfter = await bulkLag();
+    process.stdout.write(
+      `  delete p50 ${loaded.delete.p50Ms.toFixed(0)} ms p99 ${loaded.delete.p99Ms.toFixed(0)} ms; revoke p50 ${loaded.revoke.p50Ms.toFixed(0)} ms p99 ${loaded.revoke.p99Ms.toFixed(0)} ms\n`,
+    );
+    process.stdout.write(
+      `  backfill documents applied while measuring: ${embeddedBefore} → ${embeddedAfter}; bulk lag at the end ${lagAfter}\n`,
+    );
+
+    const result = {
+      date: new Date().toISOString(),
+      conditions: {
+        cpu: os.cpus()[0]?.model,
+        cores: os.cpus().length,
+        node: process.version,
+        embedder: `${p.config.embedder.type} ${p.config.embedder.dimensions} dims`,
+        probes: PROBES,
+        backfillDocuments: BACKFILL,
+        effect: "the document no longer appears in the principal's permission-filtered search (pgvector, HNSW)",
+        note: 'stack, services and load generator on this one machine; deletes and revokes one at a time',
+      },
+      idle,
+      underBackfill: { ...loaded, backfillAppliedDuring: embeddedAfter - embeddedBefore, bulkLagAtEnd: lagAfter },
+      target: { p99Ms: 500 },
+    };
+    await mkdir(RESULTS, { recursive: true });
+    const stamp = result.date.slice(0, 19).replace(/[:T]/g, '-');
+    await writeFile(path.join(RESULTS, `priority-${stamp}.json`), JSON.stringify(result, null, 2) + '\n');
+    const md = [
+      `# Priority lane benchmark, ${result.date}`,
+      '',
+      `Conditions: ${result.conditions.cores} × ${result.conditions.cpu}, Node ${result.conditions.node}, ${result.conditions.embedder}; effect = ${result.conditions.effect}; ${result.conditions.note}.`,
+      '',
+      '| situation | delete p50 / p99 / max | revoke p50 / p99 / max |',
+      '|---|---|---|',
+      `| idle (${PROBES} each) | ${idle.delete.p50Ms.toFixed(0)} / ${idle.delete.p99Ms.toFixed(0)} / ${idle.delete.maxMs.toFixed(0)} ms | ${idle.revoke.p50Ms.toFixed(0)} / ${idle.revoke.p99Ms.toFixed(0)} / ${idle.revoke.maxMs.toFixed(0)} ms |`,
+      `| during a ${BACKFILL}-document bulk backfill (${PROBES} each; bulk lane busy at every probe: ${loaded.busyAtEveryProbe}) | ${loaded.delete.p50Ms.toFixed(0)} / ${loaded.delete.p99Ms.toFixed(0)} / ${loaded.delete.maxMs.toFixed(0)} ms | ${loaded.revoke.p50Ms.toFixed(0)} / ${loaded.revoke.p99Ms.toFixed(0)} / ${loaded.revoke.maxMs.toFixed(0)} ms |`,
+      '',
+      `Backfill documents applied while measuring: ${embeddedAfter - embeddedBefore}; bulk lag left: ${lagAfter}. Target: p99 ≤ 500 ms.`,
+      '',
+    ].join('\n');
+    await writeFile(path.join(RESULTS, `priority-${stamp}.md`), md);
+    process.stdout.write(`\n${md}\nwritten to bench/results/priority-${stamp}.{json,md}\n`);
+  } finally {
+    await p.stop();
+    // Retire the bench model: other deployments skip what is left of its backfill.
+    await admin.query(`UPDATE vecsync.embedding_models SET state = 'retired' WHERE name = $1`, [model.name]);
+    await admin.query('DELETE FROM vecsync.embedding_cache WHERE model_key = $1', [
+      modelKey(model.name, model.version),
+    ]);
+    const sinkDb = new pg.Client({ connectionString: base.pgvectorUrl });
+    await sinkDb.connect();
+    await sinkDb.query(`DROP TABLE IF EXISTS vecsync_sink.${chunkTableName(modelKey(model.name, model.version))}`);
+    await sinkDb.end();
+    if (backfillTenant) {
+      const client = await admin.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('SET LOCAL session_replication_role = replica');
+        await client.query('DELETE FROM vecsync.document_acl WHERE tenant_id = $1', [backfillTenant]);
+        await client.query('DELETE FROM vecsync.documents WHERE tenant_id = $1', [backfillTenant]);
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+    }
+    await admin.end();
+  }
+}
+
+async function backfilled(p: TestPipeline, tenant: string): Promise<number> {
+  const res = await p.source.query<{ n: string }>(
+    `SELECT count(*) AS n FROM vecsync.sync_state WHERE sink_name = $1 AND tenant_id = $2 AND version > 0`,
+    [p.config.sink.name, tenant],
+  );
+  return Number(res.rows[0]!.n);
+}
