@@ -11,6 +11,8 @@ export const DLQ_HEADER = {
   reason: 'vecsync.dlq.reason',
   error: 'vecsync.dlq.error',
   service: 'vecsync.dlq.service',
+  /** The consumer group that gave up: with several sinks, it says which pipeline failed. */
+  group: 'vecsync.dlq.group',
   topic: 'vecsync.dlq.original_topic',
   partition: 'vecsync.dlq.original_partition',
   offset: 'vecsync.dlq.original_offset',
@@ -34,7 +36,7 @@ export function reasonOf(error: unknown): string {
   return 'unexpected_error';
 }
 
-export function deadLetterHeaders(service: string, letter: DeadLetter): Record<string, string> {
+export function deadLetterHeaders(service: string, group: string, letter: DeadLetter): Record<string, string> {
   // Error text may quote input; cap it so a hostile value cannot bloat the DLQ headers.
   const error = describeError(letter.error).slice(0, 500);
   return {
@@ -42,6 +44,7 @@ export function deadLetterHeaders(service: string, letter: DeadLetter): Record<s
     [DLQ_HEADER.reason]: reasonOf(letter.error),
     [DLQ_HEADER.error]: error,
     [DLQ_HEADER.service]: service,
+    [DLQ_HEADER.group]: group,
     [DLQ_HEADER.topic]: letter.message.topic,
     [DLQ_HEADER.partition]: String(letter.message.partition),
     [DLQ_HEADER.offset]: letter.message.offset,
@@ -55,6 +58,7 @@ export async function sendDeadLetters(
   producer: Producer,
   topic: string,
   service: string,
+  group: string,
   letters: DeadLetter[],
 ): Promise<void> {
   await producer.send(
@@ -62,7 +66,7 @@ export async function sendDeadLetters(
     letters.map((letter) => ({
       key: letter.message.key,
       value: letter.message.value,
-      headers: deadLetterHeaders(service, letter),
+      headers: deadLetterHeaders(service, group, letter),
     })),
   );
 }

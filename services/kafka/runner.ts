@@ -188,7 +188,7 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
           }
         });
         if (letters.length > 0) {
-          await sendDeadLetters(options.producer, options.dlqTopic, service, letters);
+          await sendDeadLetters(options.producer, options.dlqTopic, service, options.groupId, letters);
           for (const letter of letters) {
             metrics.deadLettered.inc({ service, reason: reasonOf(letter.error) });
             log.warn(

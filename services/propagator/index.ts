@@ -13,7 +13,7 @@ import type { Runtime } from '../runtime/index.ts';
 import { createSink } from '../sinks/index.ts';
 import type { ItemResult, Sink } from '../sinks/types.ts';
 import { decodeOutbox, type OutboxLimits } from '../transforms/decode-outbox.ts';
-import { ledgerKeysFor, planPropagatorBatch, type PriorityEvent } from './plan.ts';
+import { groupAcrossModels, ledgerKeysFor, planPropagatorBatch, type PriorityEvent } from './plan.ts';
 
 export interface PropagatorOptions {
   topics?: string[];
@@ -70,23 +70,20 @@ export function createPropagatorHandler({ sink, source, sinkName, limits }: Prop
           if (isRetriable(result.error)) throw result.error;
           failed.set(keys[j]!, result.error);
         });
-      for (const [modelKey, items] of plan.deletes) {
-        collect(
-          items.map((x) => x.key),
-          await sink.deleteDocuments(
-            [indexByKey.get(modelKey)!],
-            items.map((x) => x.ref),
-          ),
+      const docOf = (ref: { tenantId: string; documentId: string }) => `${ref.tenantId}:${ref.documentId}`;
+      for (const group of groupAcrossModels(plan.deletes, docOf)) {
+        const results = await sink.deleteDocuments(
+          group.models.map((m) => indexByKey.get(m)!),
+          group.entries.map((e) => e.item),
         );
+        results.forEach((r, j) => group.entries[j]!.keys.forEach((key) => collect([key], [r])));
       }
-      for (const [modelKey, items] of plan.aclWrites) {
-        collect(
-          items.map((x) => x.key),
-          await sink.setAcls(
-            [indexByKey.get(modelKey)!],
-            items.map((x) => x.write),
-          ),
+      for (const group of groupAcrossModels(plan.aclWrites, docOf)) {
+        const results = await sink.setAcls(
+          group.models.map((m) => indexByKey.get(m)!),
+          group.entries.map((e) => e.item),
         );
+        results.forEach((r, j) => group.entries[j]!.keys.forEach((key) => collect([key], [r])));
       }
       const failedDocs = new Map<string, unknown>();
       for (const [key, error] of failed) failedDocs.set(key.slice(0, key.lastIndexOf('@')), error);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AclEvent, DeleteEvent } from '../core/types.ts';
 import { ledgerKeyString, type LedgerRow } from '../ledger/index.ts';
-import { planPropagatorBatch } from './plan.ts';
+import { groupAcrossModels, planPropagatorBatch } from './plan.ts';
 
 const at = new Date(0).toISOString();
 const del = (version: number): DeleteEvent => ({
@@ -63,9 +63,9 @@ test('ACL events write the newest ACL once, whatever their order in the slice', 
   const plan = planPropagatorBatch([acl(4, ['c']), acl(2, ['b']), acl(3, ['b', 'c'])], ['m.v1'], rows(['m.v1'], {}));
   const writes = plan.aclWrites.get('m.v1') ?? [];
   assert.equal(writes.length, 1);
-  assert.deepEqual(writes[0]!.write.principals, ['c']);
-  assert.equal(writes[0]!.write.aclVersion, 4);
-  assert.equal(writes[0]!.write.chunkCount, 3);
+  assert.deepEqual(writes[0]!.item.principals, ['c']);
+  assert.equal(writes[0]!.item.aclVersion, 4);
+  assert.equal(writes[0]!.item.chunkCount, 3);
 });
 
 test('an ACL change on a tombstoned document writes nothing but is recorded', () => {
@@ -79,4 +79,13 @@ test('a delete and a later ACL change in one slice: deleted, no ACL write', () =
   const plan = planPropagatorBatch([acl(2, ['b']), del(2)], ['m.v1'], rows(['m.v1'], {}));
   assert.equal(plan.deletes.get('m.v1')?.length, 1);
   assert.equal(plan.aclWrites.size, 0);
+});
+
+test('work on the same document in several models becomes one sink call per model set', () => {
+  const plan = planPropagatorBatch([del(2)], ['m.v1', 'm.v2'], rows(['m.v1', 'm.v2'], {}));
+  const groups = groupAcrossModels(plan.deletes, (ref) => `${ref.tenantId}:${ref.documentId}`);
+  assert.equal(groups.length, 1);
+  assert.deepEqual(groups[0]!.models, ['m.v1', 'm.v2']);
+  assert.equal(groups[0]!.entries.length, 1);
+  assert.deepEqual(groups[0]!.entries[0]!.keys.sort(), [keyOf('m.v1'), keyOf('m.v2')].sort());
 });

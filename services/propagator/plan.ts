@@ -12,8 +12,8 @@ import { EMPTY_LEDGER, guard } from '../transforms/version-guard.ts';
 export type PriorityEvent = DeleteEvent | AclEvent;
 
 export interface PropagatorPlan {
-  deletes: Map<string, { ref: DocumentRef; key: string }[]>;
-  aclWrites: Map<string, { write: AclWrite; key: string }[]>;
+  deletes: Map<string, { item: DocumentRef; key: string }[]>;
+  aclWrites: Map<string, { item: AclWrite; key: string }[]>;
   next: Map<string, LedgerRow>;
   /** Per event: applied (moved the ledger for at least one model) or skipped. */
   results: ('applied' | 'skipped')[];
@@ -67,11 +67,11 @@ export function planPropagatorBatch(
       plan.next.set(key, row);
       const ref = { tenantId: row.tenantId, documentId: row.documentId };
       if (row.tombstone && (!start.tombstone || row.version > start.version)) {
-        push(plan.deletes, modelKey, { key, ref });
+        push(plan.deletes, modelKey, { key, item: ref });
       } else if (!row.tombstone && row.acl_version > start.acl_version) {
         push(plan.aclWrites, modelKey, {
           key,
-          write: { ...ref, principals: [...row.acl], aclVersion: row.acl_version, chunkCount: row.chunkCount },
+          item: { ...ref, principals: [...row.acl], aclVersion: row.acl_version, chunkCount: row.chunkCount },
         });
       }
     }
@@ -83,4 +83,40 @@ function push<T>(map: Map<string, T[]>, key: string, value: T): void {
   const list = map.get(key);
   if (list) list.push(value);
   else map.set(key, [value]);
+}
+
+/** Sink calls for one set of models: each entry is one document, with its ledger keys in those models. */
+export interface ModelGroup<T> {
+  models: string[];
+  entries: { keys: string[]; item: T }[];
+}
+
+/**
+ * Regroups per-model work into as few sink calls as possible: a delete or ACL change usually
+ * touches the same document in every live model, and one call can cover all of its indexes.
+ */
+export function groupAcrossModels<T>(
+  perModel: Map<string, { key: string; item: T }[]>,
+  documentOf: (item: T) => string,
+): ModelGroup<T>[] {
+  const byDocument = new Map<string, { models: string[]; keys: string[]; item: T }>();
+  for (const [modelKey, items] of perModel) {
+    for (const { key, item } of items) {
+      const doc = documentOf(item);
+      const entry = byDocument.get(doc);
+      if (entry) {
+        entry.models.push(modelKey);
+        entry.keys.push(key);
+      } else byDocument.set(doc, { models: [modelKey], keys: [key], item });
+    }
+  }
+  const groups = new Map<string, ModelGroup<T>>();
+  for (const { models, keys, item } of byDocument.values()) {
+    const sorted = [...models].sort();
+    const id = sorted.join('\n');
+    const group = groups.get(id) ?? { models: sorted, entries: [] };
+    group.entries.push({ keys, item });
+    groups.set(id, group);
+  }
+  return [...groups.values()];
 }
