@@ -10,7 +10,7 @@ const root = {
 
 describe('sink registry', () => {
   it('is keyed by the config type word', () => {
-    assert.deepEqual(Object.keys(sinks), ['pgvector']);
+    assert.deepEqual(Object.keys(sinks), ['pgvector', 'pinecone']);
   });
 
   it('creates the configured sink without connecting', async () => {

@@ -5,6 +5,7 @@
 import { ConfigError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { createPgvectorSink } from './pgvector/sink.ts';
+import { createPineconeSink } from './pinecone/sink.ts';
 import type { Sink } from './types.ts';
 
 export type * from './types.ts';
@@ -19,6 +20,16 @@ export interface SinkRootConfig {
   sink: { type: string; name: string };
   /** VECSYNC_PGVECTOR_URL */
   pgvectorUrl: string;
+
+  // ---- Pinecone sink (optional here: only `VECSYNC_SINK=pinecone` needs them) ----
+  /** PINECONE_API_KEY, VECSYNC_PINECONE_INDEX, VECSYNC_PINECONE_HOST */
+  pinecone?: { apiKey: string; index: string; host: string };
+  /** VECSYNC_EMBEDDING_MODEL / VECSYNC_EMBEDDING_VERSION: the model VECSYNC_PINECONE_INDEX/HOST name by default. */
+  embedder?: { model: string; version: number };
+  /** VECSYNC_MAX_CHUNKS: a delete removes ids #0..#maxChunks-1 without listing first. */
+  limits?: { maxChunks: number };
+  /** VECSYNC_RETRY_*: the Pinecone sink's request-level retries. */
+  retry?: { maxAttempts: number; initialMs: number; maxMs: number };
 }
 
 export interface SinkFactoryOptions {
@@ -29,6 +40,7 @@ export type SinkFactory = (config: SinkRootConfig, options?: SinkFactoryOptions)
 
 export const sinks = {
   pgvector: createPgvectorSink,
+  pinecone: createPineconeSink,
 } as const satisfies Record<string, SinkFactory>;
 
 export type SinkType = keyof typeof sinks;

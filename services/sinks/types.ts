@@ -26,6 +26,13 @@ export interface DocumentWrite {
   documentVersion: number;
   /** Chunks with index >= chunkCount are removed, so a shrinking document leaves no orphans. */
   chunkCount: number;
+  /**
+   * The chunk count the ledger held before this write, when known. Sinks that cannot remove
+   * "every chunk at or beyond chunkCount" in one statement (Pinecone: deletes by id, listing is
+   * eventually consistent) delete ids `chunkCount..previousChunkCount-1`; without it they must
+   * assume the most chunks a document can have.
+   */
+  previousChunkCount?: number;
   contentHash: string;
   title: string;
   /** Allowlisted metadata only. */

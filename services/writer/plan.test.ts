@@ -50,6 +50,7 @@ test('several versions of a document in one slice write only the newest, once', 
   const writes = plan.writes.get('m.v1') ?? [];
   assert.equal(writes.length, 1);
   assert.equal(writes[0]!.write.documentVersion, 3);
+  assert.equal(writes[0]!.write.previousChunkCount, 0, 'nothing held before');
   assert.equal(plan.next.get(key)?.version, 3);
   assert.deepEqual(plan.results, ['applied', 'applied', 'applied']);
 });
@@ -68,6 +69,11 @@ test('a tombstone blocks a late older upsert but not a newer one', () => {
   const recreated = planWriterBatch([record(5, 2, ['a'])], ledger({ version: 4, tombstone: true, acl_version: 1 }));
   assert.equal(recreated.writes.get('m.v1')?.[0]?.write.documentVersion, 5);
   assert.equal(recreated.next.get(key)?.tombstone, false);
+  const grown = planWriterBatch(
+    [record(6, 2, ['a'], 1)],
+    ledger({ version: 5, acl_version: 2, acl: ['a'], chunkCount: 4 }),
+  );
+  assert.equal(grown.writes.get('m.v1')?.[0]?.write.previousChunkCount, 4, 'the ledger tells the sink what to prune');
 });
 
 test('a content write carries the ledger ACL when it is newer than the record ACL', () => {

@@ -87,7 +87,9 @@ export function planWriterBatch(records: DocumentChunks[], rows: Map<string, Led
     if (row !== start) plan.next.set(key, row);
     const modelKey = first.model_key;
     if (content) {
-      push(plan.writes, modelKey, { key, write: toDocumentWrite(content, row.acl, row.acl_version) });
+      // The chunk count the sink held before: sinks without transactions prune `chunkCount..previous-1` by id.
+      const write = { ...toDocumentWrite(content, row.acl, row.acl_version), previousChunkCount: start.chunkCount };
+      push(plan.writes, modelKey, { key, write });
     } else if (aclMoved) {
       push(plan.aclWrites, modelKey, {
         key,
