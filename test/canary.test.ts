@@ -136,6 +136,7 @@ describe('restricted fields never leave PostgreSQL', () => {
 
       const metrics = await (await fetch(`http://127.0.0.1:${metricsPort.value}/metrics`)).text();
       assert.ok(metrics.includes('vecsync_events_processed_total'), 'metrics scraped');
+      assert.match(metrics, /vecsync_dlq_messages\{service="embedder"\} \d+/, 'DLQ size is a metric');
 
       // Graceful stop: SIGTERM finishes the batch, commits and exits within 10 s.
       const stopped = Date.now();

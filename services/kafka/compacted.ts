@@ -10,13 +10,14 @@
  */
 import kafkajs from 'kafkajs';
 import { RetriableError } from '../core/errors.ts';
-import type { Kafka } from './client.ts';
+import { headersToStrings, type Kafka } from './client.ts';
 
 export interface CompactedMessage {
   partition: number;
   offset: string;
   key: Buffer | null;
   value: Buffer | null;
+  headers: Record<string, string>;
 }
 
 export interface ReadToEndOptions {
@@ -114,7 +115,13 @@ export async function readCompactedToEnd(
         for (const m of batch.messages) {
           if (!all && BigInt(m.offset) >= target) break;
           messages++;
-          onMessage({ partition: batch.partition, offset: m.offset, key: m.key, value: m.value });
+          onMessage({
+            partition: batch.partition,
+            offset: m.offset,
+            key: m.key,
+            value: m.value,
+            headers: headersToStrings(m.headers as Record<string, unknown>),
+          });
         }
       },
     });

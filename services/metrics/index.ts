@@ -41,6 +41,12 @@ export const metrics = {
     labelNames: ['service', 'reason'] as const,
     ...common,
   }),
+  deadLetters: new client.Gauge({
+    name: 'vecsync_dlq_messages',
+    help: 'Messages in each dead-letter topic (refreshed every 30 s by running services).',
+    labelNames: ['service'] as const,
+    ...common,
+  }),
   batchSize: new client.Histogram({
     name: 'vecsync_batch_size',
     help: 'Messages per handled batch.',
@@ -93,6 +99,34 @@ export const metrics = {
     name: 'vecsync_retries_total',
     help: 'Retried attempts after a retriable failure.',
     labelNames: ['service'] as const,
+    ...common,
+  }),
+  driftDocuments: new client.Gauge({
+    name: 'vecsync_drift_documents',
+    help: 'Drift found by the last completed reconcile pass, per kind and tenant (orphan_chunks counts chunks).',
+    labelNames: ['kind', 'tenant'] as const,
+    ...common,
+  }),
+  reconcileLastSuccess: new client.Gauge({
+    name: 'vecsync_reconcile_last_success_timestamp_seconds',
+    help: 'When the last full reconcile pass completed (Unix time, seconds).',
+    ...common,
+  }),
+  reconcileDuration: new client.Gauge({
+    name: 'vecsync_reconcile_duration_seconds',
+    help: 'Duration of the last completed reconcile pass.',
+    ...common,
+  }),
+  reconcileRuns: new client.Counter({
+    name: 'vecsync_reconcile_runs_total',
+    help: 'Reconcile passes, by result (success, failure).',
+    labelNames: ['result'] as const,
+    ...common,
+  }),
+  reconcileRepairs: new client.Counter({
+    name: 'vecsync_reconcile_repairs_total',
+    help: 'Repairs enqueued by the reconciler, by action (upsert, delete, acl, state, ledger_reset, skipped).',
+    labelNames: ['action'] as const,
     ...common,
   }),
 };

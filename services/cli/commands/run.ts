@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.ts';
 import { ConfigError } from '../../core/errors.ts';
+import { startDlqMonitor } from '../../dlq/monitor.ts';
 import { startMetricsServer } from '../../metrics/index.ts';
 import { SERVICE_FACTORIES, SERVICE_NAMES, type RunnableService } from '../../run/registry.ts';
 import { createRuntime } from '../../runtime/index.ts';
@@ -30,6 +31,7 @@ export function register(program: Command): void {
       const services: Service[] = [];
       for (const name of names) services.push(await SERVICE_FACTORIES[name](rt));
       await Promise.all(services.map((s) => s.start()));
+      const dlqMonitor = startDlqMonitor(rt.kafka, rt.topics);
       rt.log.info({ services: names }, 'running');
       await new Promise<void>((resolve) => {
         const shutdown = (signal: string) => {
@@ -39,7 +41,7 @@ export function register(program: Command): void {
             process.exit(1);
           }, SHUTDOWN_DEADLINE_MS);
           deadline.unref();
-          Promise.allSettled(services.map((s) => s.stop()))
+          Promise.allSettled([...services.map((s) => s.stop()), dlqMonitor.stop()])
             .then(() => rt.close())
             .then(() => server.close())
             .finally(() => resolve());
