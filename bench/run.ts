@@ -1,11 +1,16 @@
 /**
  * `npm run bench`: every benchmark against the local stack (`npm run bench` brings it up first).
- * `npm run bench -- sync` or `-- priority` runs one.
+ * `npm run bench -- sync` (or `priority`, `reconcile`) runs one.
  */
 import { runPriorityBench } from './priority.ts';
+import { runReconcileBench } from './reconcile.ts';
 import { runSyncPathBench } from './sync-path.ts';
 
-const benches: Record<string, () => Promise<void>> = { sync: runSyncPathBench, priority: runPriorityBench };
+const benches: Record<string, () => Promise<void>> = {
+  sync: runSyncPathBench,
+  priority: runPriorityBench,
+  reconcile: runReconcileBench,
+};
 const wanted = process.argv.slice(2);
 for (const name of wanted.length ? wanted : Object.keys(benches)) {
   const bench = benches[name];

@@ -135,6 +135,21 @@ export const CONFIG_VARIABLES = {
   VECSYNC_RETRY_MAX_ATTEMPTS: { schema: positiveInt, default: '6', doc: 'Attempts before a message is dead-lettered.' },
   VECSYNC_RETRY_INITIAL_MS: { schema: positiveInt, default: '200', doc: 'First retry delay; doubles with jitter.' },
   VECSYNC_RETRY_MAX_MS: { schema: positiveInt, default: '30000', doc: 'Largest retry delay.' },
+  VECSYNC_RECONCILE_INTERVAL_MS: {
+    schema: positiveInt,
+    default: '600000',
+    doc: '`vecsync run reconciler`: time between the start of one reconcile pass and the next.',
+  },
+  VECSYNC_RECONCILE_SETTLE_MS: {
+    schema: z.coerce.number().int().min(0),
+    default: '60000',
+    doc: 'Documents changed within this window are in flight, not drift (reconciler and `vecsync reconcile`).',
+  },
+  VECSYNC_RECONCILE_REPAIR: {
+    schema: bool,
+    default: 'false',
+    doc: '`vecsync run reconciler` also repairs what it finds (re-enqueues events); otherwise it only reports.',
+  },
   PINECONE_API_KEY: { schema: z.string(), default: '', secret: true, doc: 'Pinecone API key (Pinecone sink).' },
   VECSYNC_PINECONE_INDEX: { schema: z.string(), default: 'vecsync', doc: 'Pinecone index name.' },
   VECSYNC_PINECONE_HOST: {

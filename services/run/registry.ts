@@ -8,6 +8,7 @@ export const SERVICE_FACTORIES = {
   propagator: (rt) => createPropagatorService(rt),
   embedder: (rt) => createEmbedderService(rt),
   writer: (rt) => createWriterService(rt),
+  reconciler: async (rt) => (await import('../reconciler/index.ts')).createReconcilerService(rt),
 } as const satisfies Record<string, ServiceFactory>;
 
 export type RunnableService = keyof typeof SERVICE_FACTORIES;
