@@ -1,45 +1,88 @@
 /**
- * PostgreSQL errors mapped onto the retriability hierarchy, in one place for every component that
- * talks to PostgreSQL (ledger, pgvector sink, embedding cache).
+ * What a PostgreSQL error means for the pipeline, decided in one place for every component that
+ * talks to PostgreSQL (ledger, embedding cache, model registry, pgvector sink): the database is
+ * unavailable (retry later), one item's data was rejected (isolate it, dead-letter it), or it is a
+ * bug (never retried).
  */
 import { PoisonMessageError, RetriableError } from './errors.ts';
 
-const RETRIABLE_SQLSTATE_CLASSES = ['08', '53', '57', '58'];
-const RETRIABLE_SQLSTATES = new Set(['40001', '40P01', '55P03', '55006']);
-const NETWORK_CODES = new Set([
+export type PgErrorKind = 'unavailable' | 'data' | 'bug';
+
+const UNAVAILABLE_STATES = new Set([
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+  '55P03', // lock_not_available
+  '57014', // query_canceled (statement_timeout)
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, recovery)
+  '25P03', // idle_in_transaction_session_timeout
+  '58000', // system_error
+  '58030', // io_error
+]);
+
+/** Classes: 08 connection exception, 53 insufficient resources (too many connections, disk full). */
+const UNAVAILABLE_CLASSES = new Set(['08', '53']);
+
+/** Classes: 22 data exception (bad dimensions, NUL byte, bad JSON), 23 integrity constraint, 54 program limit (row too big). */
+const DATA_CLASSES = new Set(['22', '23', '54']);
+
+const SOCKET_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',
   'EPIPE',
-  'EHOSTUNREACH',
   'ENOTFOUND',
   'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
 ]);
-/** Data errors caused by one item's content: retrying cannot help. */
-const DATA_SQLSTATE_CLASSES = ['22', '23'];
 
-interface PgLike {
-  code?: string;
-  message?: string;
+/** node-postgres reports lost connections and pool timeouts with messages, not codes. */
+const UNAVAILABLE_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly|the database system is (starting up|shutting down|in recovery mode)/i;
+
+export function codeOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
+  const code = (error as { code: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export function pgErrorKind(error: unknown): PgErrorKind {
+  if (error instanceof AggregateError) {
+    // `connect` to a host with several addresses (localhost → ::1 and 127.0.0.1) fails with all of them.
+    return error.errors.length > 0 && error.errors.every((e) => pgErrorKind(e) === 'unavailable')
+      ? 'unavailable'
+      : 'bug';
+  }
+  const code = codeOf(error);
+  if (code !== undefined) {
+    if (SOCKET_CODES.has(code)) return 'unavailable';
+    // 55000 is also raised for other prerequisites; for a connection attempt it means the
+    // database refuses connections for now (ALTER DATABASE ... ALLOW_CONNECTIONS false, maintenance).
+    if (code === '55000' && error instanceof Error && /not currently accepting connections/.test(error.message)) {
+      return 'unavailable';
+    }
+    if (/^[0-9A-Z]{5}$/.test(code)) {
+      if (UNAVAILABLE_STATES.has(code) || UNAVAILABLE_CLASSES.has(code.slice(0, 2))) return 'unavailable';
+      if (DATA_CLASSES.has(code.slice(0, 2))) return 'data';
+      return 'bug';
+    }
+  }
+  if (error instanceof Error && UNAVAILABLE_MESSAGES.test(error.message)) return 'unavailable';
+  return 'bug';
 }
 
 /** Returns a RetriableError or PoisonMessageError for known classes; otherwise the error itself. */
 export function classifyPgError(error: unknown, what: string): unknown {
-  if (!(error instanceof Error)) return error;
-  const code = (error as PgLike).code ?? '';
-  const message = error.message;
-  if (
-    NETWORK_CODES.has(code) ||
-    RETRIABLE_SQLSTATES.has(code) ||
-    RETRIABLE_SQLSTATE_CLASSES.includes(code.slice(0, 2)) ||
-    /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(
-      message,
-    )
-  ) {
-    return new RetriableError(`${what} unavailable: ${message}`, { cause: error });
+  const message = error instanceof Error ? error.message : String(error);
+  switch (pgErrorKind(error)) {
+    case 'unavailable':
+      return new RetriableError(`${what} unavailable: ${message}`, { cause: error });
+    case 'data':
+      return new PoisonMessageError('sink_rejected', `${what}: ${message}`, { cause: error });
+    case 'bug':
+      return error;
   }
-  if (code.length === 5 && DATA_SQLSTATE_CLASSES.includes(code.slice(0, 2))) {
-    return new PoisonMessageError('sink_rejected', `${what}: ${message}`, { cause: error });
-  }
-  return error;
 }

@@ -4,69 +4,11 @@
  * rejected (isolate it, dead-letter it), or it is a bug (never retried, crashes loudly).
  */
 import { PoisonMessageError, RetriableError } from '../../core/errors.ts';
+import { codeOf, pgErrorKind } from '../../core/pg-errors.ts';
 
-export type PgErrorKind = 'unavailable' | 'data' | 'bug';
-
-const UNAVAILABLE_STATES = new Set([
-  '40001', // serialization_failure
-  '40P01', // deadlock_detected
-  '55P03', // lock_not_available
-  '57014', // query_canceled (statement_timeout)
-  '57P01', // admin_shutdown
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now (starting up, recovery)
-  '25P03', // idle_in_transaction_session_timeout
-  '58000', // system_error
-  '58030', // io_error
-]);
-
-/** Classes: 08 connection exception, 53 insufficient resources (too many connections, disk full). */
-const UNAVAILABLE_CLASSES = new Set(['08', '53']);
-
-/** Classes: 22 data exception (bad dimensions, NUL byte, bad JSON), 23 integrity constraint, 54 program limit (row too big). */
-const DATA_CLASSES = new Set(['22', '23', '54']);
-
-const SOCKET_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ECONNABORTED',
-]);
-
-/** node-postgres reports lost connections and pool timeouts with messages, not codes. */
-const UNAVAILABLE_MESSAGES =
-  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly|the database system is (starting up|shutting down|in recovery mode)/i;
-
-function codeOf(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
-  const code = (error as { code: unknown }).code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-export function classifyPgError(error: unknown): PgErrorKind {
-  if (error instanceof AggregateError) {
-    // `connect` to a host with several addresses (localhost → ::1 and 127.0.0.1) fails with all of them.
-    return error.errors.length > 0 && error.errors.every((e) => classifyPgError(e) === 'unavailable')
-      ? 'unavailable'
-      : 'bug';
-  }
-  const code = codeOf(error);
-  if (code !== undefined) {
-    if (SOCKET_CODES.has(code)) return 'unavailable';
-    if (/^[0-9A-Z]{5}$/.test(code)) {
-      if (UNAVAILABLE_STATES.has(code) || UNAVAILABLE_CLASSES.has(code.slice(0, 2))) return 'unavailable';
-      if (DATA_CLASSES.has(code.slice(0, 2))) return 'data';
-      return 'bug';
-    }
-  }
-  if (error instanceof Error && UNAVAILABLE_MESSAGES.test(error.message)) return 'unavailable';
-  return 'bug';
-}
+export type { PgErrorKind } from '../../core/pg-errors.ts';
+/** The shared classification (services/core/pg-errors.ts), under the name this module's callers use. */
+export const classifyPgError = pgErrorKind;
 
 /**
  * The error to report for an item (or a whole batch): RetriableError when the database is
