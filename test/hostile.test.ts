@@ -18,6 +18,10 @@ import { waitFor } from './support/wait.ts';
 
 const PER_KIND = 110;
 const MAX_BODY = 20_000;
+const MAX_METADATA = 2_000;
+/** 20,000 characters cut at 800 with overlap 100 is about 28 chunks. */
+const MAX_CHUNKS = 20;
+const KINDS = 12;
 
 interface Hostile {
   topic: string;
@@ -45,7 +49,7 @@ function upsertPayload(tenant: string, doc: string, extra: Record<string, unknow
   };
 }
 
-/** Every kind of bad input, PER_KIND of each, with the DLQ reason it must get. */
+/** Every kind of bad input (KINDS of them), PER_KIND of each, with the DLQ reason it must get. */
 function hostileEvents(tenant: string, lanes: { live: string; priority: string; chunks: string }): Hostile[] {
   const out: Hostile[] = [];
   for (let i = 0; i < PER_KIND; i++) {
@@ -116,13 +120,19 @@ describe('hostile input', () => {
   const tenant = `tenant_${uniqueId('hostile')}`;
 
   before(async () => {
-    p = await startPipeline('hostile', { env: { VECSYNC_MAX_BODY_BYTES: String(MAX_BODY) } });
+    p = await startPipeline('hostile', {
+      env: {
+        VECSYNC_MAX_BODY_BYTES: String(MAX_BODY),
+        VECSYNC_MAX_METADATA_BYTES: String(MAX_METADATA),
+        VECSYNC_MAX_CHUNKS: String(MAX_CHUNKS),
+      },
+    });
   });
   after(async () => {
     await p?.stop();
   });
 
-  test(`${PER_KIND * 10} hostile events are dead-lettered with their reason while valid traffic is applied`, async () => {
+  test(`${PER_KIND * KINDS} hostile events are dead-lettered with their reason while valid traffic is applied`, async () => {
     const lanes = {
       live: p.rt.topics.lane('live'),
       priority: p.rt.topics.lane('priority'),
