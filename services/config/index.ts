@@ -114,6 +114,11 @@ export const CONFIG_VARIABLES = {
     doc: 'Model name sent to the OpenAI-compatible endpoint.',
   },
   VECSYNC_EMBED_TIMEOUT_MS: { schema: positiveInt, default: '30000', doc: 'Timeout of one embedding request.' },
+  VECSYNC_EMBED_BREAKER_RESET_MS: {
+    schema: positiveInt,
+    default: '10000',
+    doc: 'After repeated provider failures the embedding circuit opens; one probe is let through after this long.',
+  },
   VECSYNC_CHUNK_SIZE: { schema: positiveInt, default: '800', doc: 'Target chunk size in characters.' },
   VECSYNC_CHUNK_OVERLAP: {
     schema: z.coerce.number().int().min(0),
@@ -198,6 +203,7 @@ export interface Config {
     dimensions: number;
     batchSize: number;
     timeoutMs: number;
+    breakerResetMs: number;
     openai: { baseUrl: string; apiKey: string; model: string };
   };
   chunking: { size: number; overlap: number };
@@ -273,6 +279,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dimensions: r.VECSYNC_EMBEDDING_DIMENSIONS,
       batchSize: r.VECSYNC_EMBED_BATCH_SIZE,
       timeoutMs: r.VECSYNC_EMBED_TIMEOUT_MS,
+      breakerResetMs: r.VECSYNC_EMBED_BREAKER_RESET_MS,
       openai: { baseUrl: r.VECSYNC_OPENAI_BASE_URL, apiKey: r.VECSYNC_OPENAI_API_KEY, model: r.VECSYNC_OPENAI_MODEL },
     },
     chunking: { size: r.VECSYNC_CHUNK_SIZE, overlap: r.VECSYNC_CHUNK_OVERLAP },

@@ -8,6 +8,7 @@ import { createChunkCodec } from '../codecs/chunks.ts';
 import { modelKey } from '../config/index.ts';
 import { PoisonMessageError } from '../core/errors.ts';
 import type { DocumentChunks, UpsertEvent } from '../core/types.ts';
+import { DEFAULT_BREAKER, withCircuitBreaker } from '../embedders/circuit.ts';
 import { createEmbedder, type Embedder } from '../embedders/index.ts';
 import { createRunner, type BatchHandler, type Runner } from '../kafka/runner.ts';
 import { done, HEADER, skipped, type InMessage, type Outcome, type OutMessage } from '../kafka/message.ts';
@@ -51,7 +52,13 @@ export async function createEmbedderService(
   options: EmbedderOptions = {},
 ): Promise<Service & { embedder: Embedder }> {
   const { config } = rt;
-  const embedder = options.embedder ?? createEmbedder({ ...config.embedder, retry: config.retry, log: rt.log });
+  const embedder = withCircuitBreaker(
+    options.embedder ?? createEmbedder({ ...config.embedder, retry: config.retry, log: rt.log }),
+    {
+      ...DEFAULT_BREAKER,
+      resetTimeoutMs: config.embedder.breakerResetMs,
+    },
+  );
   const served = modelKey(config.embedder.model, config.embedder.version);
   const codec = createChunkCodec(config.schemaRegistryUrl);
   const cache = new EmbeddingCache(rt.source);

@@ -164,6 +164,14 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
     const lane = options.laneOf(batch.topic);
     const tp = `${batch.topic}:${batch.partition}`;
     const all = batch.messages.map((m) => toInMessage(batch.topic, batch.partition, m));
+    // Lag as seen on arrival: while a dependency is down the slice is retried, not committed, and
+    // this is what shows the backlog building up.
+    if (all.length > 0) {
+      metrics.consumerLag.set(
+        { group: options.groupId, topic: batch.topic, partition: String(batch.partition) },
+        Number(BigInt(batch.highWatermark) - BigInt(all[0]!.offset)),
+      );
+    }
     const keepAlive = setInterval(() => void payload.heartbeat().catch(() => undefined), 2_000);
     try {
       for (let i = 0; i < all.length; i += options.maxBatch) {
