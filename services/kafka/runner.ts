@@ -69,17 +69,56 @@ export function toInMessage(
 
 export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
   const { service, log } = options;
-  const consumer: Consumer = kafka.consumer({
-    groupId: options.groupId,
-    sessionTimeout: 45_000,
-    heartbeatInterval: 3_000,
-    maxWaitTimeInMs: 100,
-    // Chunk records of long documents are megabytes; a fetch must be able to hold one.
-    maxBytesPerPartition: 16 * 1024 * 1024,
-    allowAutoTopicCreation: false,
-  });
   const abort = new AbortController();
   let stopping = false;
+  let relaunchTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * kafkajs restarts a crashed consumer by itself, except after errors it calls non-retriable (e.g.
+   * "Failed to find group coordinator" while a broker restarts). Such a consumer would stay dead in a
+   * live process, so the runner replaces it, with backoff, until it runs again.
+   */
+  function newConsumer(): Consumer {
+    const c = kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: 45_000,
+      heartbeatInterval: 3_000,
+      maxWaitTimeInMs: 100,
+      // Chunk records of long documents are megabytes; a fetch must be able to hold one.
+      maxBytesPerPartition: 16 * 1024 * 1024,
+      allowAutoTopicCreation: false,
+    });
+    c.on(c.events.CRASH, (event) => {
+      if (event.payload.restart || stopping) return;
+      log.error(
+        { err: describeError(event.payload.error) },
+        'consumer crashed and will not restart by itself; replacing it',
+      );
+      scheduleRelaunch(1);
+    });
+    return c;
+  }
+
+  function scheduleRelaunch(attempt: number): void {
+    clearTimeout(relaunchTimer);
+    relaunchTimer = setTimeout(
+      () => {
+        if (stopping) return;
+        void (async () => {
+          await consumer.disconnect().catch(() => undefined);
+          consumer = newConsumer();
+          await launch();
+          log.info({ attempt }, 'consumer replaced and running');
+        })().catch((error: unknown) => {
+          log.warn({ attempt, err: describeError(error) }, 'replacing the consumer failed; trying again');
+          scheduleRelaunch(attempt + 1);
+        });
+      },
+      Math.min(30_000, 500 * 2 ** attempt),
+    );
+  }
+
+  let consumer = newConsumer();
   /** Oldest unapplied created_at per topic-partition. */
   const pending = new Map<string, number>();
   const unregister = new Set<() => void>();
@@ -258,19 +297,22 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
     }
   }
 
+  async function launch(): Promise<void> {
+    await consumer.connect();
+    await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 3,
+      eachBatch,
+    });
+  }
+
   return {
-    async start() {
-      await consumer.connect();
-      await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 3,
-        eachBatch,
-      });
-    },
+    start: launch,
     async stop(graceMs = 8_000) {
       stopping = true;
+      clearTimeout(relaunchTimer);
       const timer = setTimeout(() => abort.abort(new Error(`${service} stopping`)), graceMs);
       try {
         await consumer.disconnect();
