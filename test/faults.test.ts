@@ -233,13 +233,16 @@ describe('faults under load: nothing lost', () => {
       let last: string[] = [];
       await waitFor(
         async () => {
+          // A service that died (rather than recovering) is a failure, not something to wait out.
+          for (const [s, r] of services)
+            if (r.child.exitCode !== null) throw new Error(`${s} exited with ${r.child.exitCode}`);
           last = await differences(tenant);
           return last.length === 0;
         },
-        { timeoutMs: 180_000, intervalMs: 500, description: `${name}: nothing lost (${last.slice(0, 5).join('; ')})` },
+        { timeoutMs: 180_000, intervalMs: 500, description: `${name}: nothing lost` },
       ).catch((error: unknown) => {
         const logs = [...services.entries()].map(([s, r]) => `--- ${s}\n${r.log.slice(-20).join('')}`).join('\n');
-        throw new Error(`${(error as Error).message}\n${logs}`);
+        throw new Error(`${(error as Error).message}; differences: ${last.slice(0, 5).join('; ')}\n${logs}`);
       });
       return { writes, recoveryMs: Date.now() - faultEnded };
     });

@@ -21,9 +21,18 @@ export function createPool(url: string, options: PoolOptions = {}): Pool {
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'vecsync',
   };
-  const pool = new pg.Pool(config);
-  // Without a listener an idle client's error (e.g. the server restarted) crashes the process.
-  pool.on('error', () => undefined);
+  return guardPool(new pg.Pool(config));
+}
+
+/**
+ * A connection that the server terminates (restart, admin shutdown) emits 'error' on its client;
+ * with no listener that crashes the process, also when the client is checked out and idle in a
+ * transaction. The next query on it fails anyway, as a retriable error, so here the error is only
+ * reported. Every pool vecsync creates goes through this.
+ */
+export function guardPool<P extends pg.Pool>(pool: P, onError: (error: Error) => void = () => undefined): P {
+  pool.on('error', onError);
+  pool.on('connect', (client) => client.on('error', onError));
   return pool;
 }
 

@@ -4,6 +4,7 @@
  */
 import pg from 'pg';
 import type { Config } from '../config/index.ts';
+import { guardPool } from '../db/index.ts';
 import { modelKey } from '../config/index.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { createKafka, type Kafka } from '../kafka/client.ts';
@@ -31,9 +32,11 @@ export async function createRuntime(config: Config, name = 'vecsync'): Promise<R
   const log = createLogger(config.logLevel, name);
   const kafka = createKafka(config.kafkaBrokers, `${config.groupPrefix}-${name}`, log);
   const producer = await createProducer(kafka);
-  const source = new pg.Pool({ connectionString: config.sourceUrl, max: 10, application_name: `vecsync-${name}` });
-  // An idle client losing its connection (database restart) must not crash the process.
-  source.on('error', (error) => log.warn({ err: error.message }, 'source pool client error'));
+  // A client losing its connection (database restart) must not crash the process.
+  const source = guardPool(
+    new pg.Pool({ connectionString: config.sourceUrl, max: 10, application_name: `vecsync-${name}` }),
+    (error) => log.warn({ err: error.message }, 'source pool client error'),
+  );
   const topics = topicsFor(config.topicPrefix);
   const laneByTopic = new Map<string, string>(LANES.map((lane: Lane) => [topics.lane(lane), lane]));
   return {

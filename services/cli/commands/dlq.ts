@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import pg from 'pg';
 import { loadConfig } from '../../config/index.ts';
+import { guardPool } from '../../db/index.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
 import { listDeadLetters, replayDeadLetters, type DlqFilter } from '../../dlq/index.ts';
@@ -39,7 +40,7 @@ function clients() {
   return {
     config,
     kafka: createKafka(config.kafkaBrokers, 'vecsync-dlq', createLogger('silent')),
-    pool: new pg.Pool({ connectionString: config.sourceUrl, max: 2 }),
+    pool: guardPool(new pg.Pool({ connectionString: config.sourceUrl, max: 2 })),
     topics: topicsFor(config.topicPrefix),
   };
 }

@@ -98,9 +98,10 @@ export class PgvectorSink implements Sink {
     });
     // An idle client that loses its connection (database restart) is dropped by the pool and the
     // next query reconnects; without a listener the 'error' event would crash the process.
-    this.#pool.on('error', (error) =>
-      log?.warn({ err: error.message, sink: this.name }, 'pgvector sink: idle connection lost'),
-    );
+    const lost = (error: Error) => log?.warn({ err: error.message, sink: this.name }, 'pgvector sink: connection lost');
+    this.#pool.on('error', lost);
+    // The same for a checked-out client: its next query fails (retriably) instead.
+    this.#pool.on('connect', (client) => client.on('error', lost));
   }
 
   async ensureIndex(index: IndexSpec): Promise<void> {
