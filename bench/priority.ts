@@ -254,6 +254,8 @@ export async function runPriorityBench(): Promise<void> {
     await admin.query('DELETE FROM vecsync.embedding_cache WHERE model_key = $1', [
       modelKey(model.name, model.version),
     ]);
+    // What is left of the backfill would stay queued for a retired model: prune it (not captured).
+    await admin.query('DELETE FROM vecsync.vector_sync_outbox WHERE embedding_model = $1', [model.name]);
     const sinkDb = new pg.Client({ connectionString: base.pgvectorUrl });
     await sinkDb.connect();
     await sinkDb.query(`DROP TABLE IF EXISTS vecsync_sink.${chunkTableName(modelKey(model.name, model.version))}`);
