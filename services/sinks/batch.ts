@@ -6,6 +6,7 @@
  * refuses), each item is retried alone, so only the bad item fails and the rest count as done.
  * When it fails because the store is unavailable, every item fails with that (retriable) error.
  */
+import { isRetriable } from '../core/errors.ts';
 import type { ItemResult } from './types.ts';
 
 export interface IsolationPlan<T> {
@@ -46,4 +47,47 @@ export async function writeIsolated<T>(items: T[], plan: IsolationPlan<T>): Prom
     }
   }
   return results;
+}
+
+/**
+ * Splits positions into waves in which every key appears at most once, keeping each key's
+ * occurrences in order: the same document twice in one batch is applied twice, in order, as
+ * blind writes would be (one statement or request cannot write the same record twice).
+ */
+export function planWaves(keys: readonly string[]): number[][] {
+  const waves: number[][] = [];
+  const seen = new Map<string, number>();
+  keys.forEach((key, position) => {
+    const wave = seen.get(key) ?? 0;
+    seen.set(key, wave + 1);
+    (waves[wave] ??= []).push(position);
+  });
+  return waves;
+}
+
+/**
+ * Applies `run` to the valid positions wave by wave (a document at most once per wave). Once a
+ * wave fails with an error that `stopsLaterWaves` accepts (by default: retriable), later waves
+ * (later writes of the same documents) are not applied and report that error, so a retry can
+ * never put an older write on top of a newer one.
+ */
+export async function applyInWaves(
+  valid: number[],
+  keyOf: (position: number) => string,
+  results: ItemResult[],
+  run: (positions: number[]) => Promise<ItemResult[]>,
+  stopsLaterWaves: (error: unknown) => boolean = isRetriable,
+): Promise<void> {
+  let stop: unknown;
+  for (const wave of planWaves(valid.map(keyOf))) {
+    const positions = wave.map((k) => valid[k] as number);
+    if (stop !== undefined) {
+      for (const i of positions) results[i] = { ok: false, error: stop };
+      continue;
+    }
+    const outcome = await run(positions);
+    outcome.forEach((result, k) => (results[positions[k] as number] = result));
+    const failed = outcome.find((r) => !r.ok && stopsLaterWaves(r.error));
+    if (failed && !failed.ok) stop = failed.error;
+  }
 }

@@ -11,9 +11,9 @@ import {
   decodeVectorText,
   encodeVector,
   encodeVectorArray,
-  planWaves,
   writeParams,
 } from './encoding.ts';
+import { planWaves } from '../batch.ts';
 
 /** array_recv/vector_recv as the server reads them, to check the bytes we send. */
 function decodeVectorArray(buffer: Buffer): { oid: number; vectors: number[][] } {

@@ -141,22 +141,6 @@ export function checkDocumentRef(ref: DocumentRef): PoisonMessageError | null {
 
 export const documentKey = (ref: DocumentRef): string => `${ref.tenantId}\u0000${ref.documentId}`;
 
-/**
- * Splits positions into waves in which every key appears at most once, keeping each key's
- * occurrences in order: the same document twice in one batch is applied twice, in order, as
- * blind writes would be (one statement cannot upsert the same row twice).
- */
-export function planWaves(keys: readonly string[]): number[][] {
-  const waves: number[][] = [];
-  const seen = new Map<string, number>();
-  keys.forEach((key, position) => {
-    const wave = seen.get(key) ?? 0;
-    seen.set(key, wave + 1);
-    (waves[wave] ??= []).push(position);
-  });
-  return waves;
-}
-
 /** Parameters $1..$8 of `writeDocumentsSql` for documents that passed `checkDocumentWrite`. */
 export function writeParams(
   sinkName: string,

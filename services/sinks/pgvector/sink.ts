@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { ConfigError, RetriableError, isRetriable } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
-import { writeIsolated } from '../batch.ts';
+import { applyInWaves, writeIsolated } from '../batch.ts';
 import type {
   AclWrite,
   DocumentRef,
@@ -29,7 +29,6 @@ import {
   decodeVectorText,
   documentKey,
   encodeVector,
-  planWaves,
   writeParams,
 } from './encoding.ts';
 import { classifyPgError, toSinkError } from './errors.ts';
@@ -131,7 +130,7 @@ export class PgvectorSink implements Sink {
       const values = writeParams(this.name, index.modelKey, items, table.dimensions, vectorOid);
       await this.#query(sql, values);
     };
-    await this.#inWaves(
+    await applyInWaves(
       valid,
       (i) => documentKey(writes[i] as DocumentWrite),
       results,
@@ -207,7 +206,7 @@ export class PgvectorSink implements Sink {
     const run = async (items: AclWrite[]) => {
       await this.#query(SET_ACLS, [this.name, aclParams(items)]);
     };
-    await this.#inWaves(
+    await applyInWaves(
       valid,
       (i) => documentKey(writes[i] as AclWrite),
       results,
@@ -361,31 +360,6 @@ export class PgvectorSink implements Sink {
 
   #open(): void {
     if (this.#closed) throw new Error(`pgvector sink ${this.name} is closed`);
-  }
-
-  /**
-   * Applies `run` to the valid positions wave by wave (a document at most once per wave). Once a
-   * wave fails retriably, later waves (later writes of the same documents) are not applied, so a
-   * retry can never put an older write on top of a newer one.
-   */
-  async #inWaves(
-    valid: number[],
-    keyOf: (position: number) => string,
-    results: ItemResult[],
-    run: (positions: number[]) => Promise<ItemResult[]>,
-  ): Promise<void> {
-    let stop: unknown;
-    for (const wave of planWaves(valid.map(keyOf))) {
-      const positions = wave.map((k) => valid[k] as number);
-      if (stop !== undefined) {
-        for (const i of positions) results[i] = { ok: false, error: stop };
-        continue;
-      }
-      const outcome = await run(positions);
-      outcome.forEach((result, k) => (results[positions[k] as number] = result));
-      const retriable = outcome.find((r) => !r.ok && isRetriable(r.error));
-      if (retriable && !retriable.ok) stop = retriable.error;
-    }
   }
 
   /** A statement of a write path. Self-heals when the table or the vector type went away under us. */

@@ -14,7 +14,6 @@ import {
   fetchBatches,
   ownChunkIndexes,
   packUpserts,
-  planWaves,
   shrinkIds,
   sizeRecord,
   storedDocument,
@@ -22,6 +21,7 @@ import {
   upsertBodyBytes,
   type Metadata,
 } from './encoding.ts';
+import { planWaves } from '../batch.ts';
 
 const limits = { dimensions: 3, maxMetadataBytes: 40_960, maxUpsertBytes: 2_000_000 };
 

@@ -453,19 +453,4 @@ export function storedDocument(chunks: readonly StoredChunk[]): StoredDocument {
   };
 }
 
-/**
- * Splits positions into waves in which every key appears at most once, keeping each key's
- * occurrences in order: the same document twice in one call is applied twice, in order.
- */
-export function planWaves(keys: readonly string[]): number[][] {
-  const waves: number[][] = [];
-  const seen = new Map<string, number>();
-  keys.forEach((key, position) => {
-    const wave = seen.get(key) ?? 0;
-    seen.set(key, wave + 1);
-    (waves[wave] ??= []).push(position);
-  });
-  return waves;
-}
-
 export const documentKey = (ref: DocumentRef): string => `${ref.tenantId}\u0000${ref.documentId}`;

@@ -21,7 +21,7 @@ import { ConfigError, isPoison, isRetriable } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import { withRetry } from '../../core/retry.ts';
 import { chunkId } from '../../core/types.ts';
-import { writeIsolated } from '../batch.ts';
+import { applyInWaves, writeIsolated } from '../batch.ts';
 import type {
   AclWrite,
   DocumentRef,
@@ -51,7 +51,6 @@ import {
   idRange,
   ownChunkIndexes,
   packUpserts,
-  planWaves,
   shrinkIds,
   sizeRecord,
   slices,
@@ -134,7 +133,7 @@ export class PineconeSink implements Sink {
     // call must still remove those chunks, and may need that ACL, before Pinecone shows either.
     const state: CallState = { written: new Map(), acls: new Map() };
     const run = (items: DocumentWrite[]) => this.#writeBatch(handle, items, state);
-    await this.#inWaves(
+    await applyInWaves(
       valid,
       (i) => documentKey(writes[i] as DocumentWrite),
       results,
@@ -155,6 +154,8 @@ export class PineconeSink implements Sink {
         });
         return outcome;
       },
+      // A rejected key or missing index fails every later write the same way.
+      (error) => isRetriable(error) || error instanceof ConfigError,
     );
     return throwIfConfig(results);
   }
@@ -214,7 +215,7 @@ export class PineconeSink implements Sink {
       if (bad) results[i] = { ok: false, error: bad };
       else valid.push(i);
     });
-    await this.#inWaves(
+    await applyInWaves(
       valid,
       (i) => documentKey(writes[i] as AclWrite),
       results,
@@ -235,6 +236,8 @@ export class PineconeSink implements Sink {
         }
         return merged;
       },
+      // A rejected key or missing index fails every later write the same way.
+      (error) => isRetriable(error) || error instanceof ConfigError,
     );
     return throwIfConfig(results);
   }
@@ -608,31 +611,6 @@ export class PineconeSink implements Sink {
           this.#log?.debug({ sink: this.name, what, attempt, err: error.message }, 'pinecone request retried'),
       },
     );
-  }
-
-  /**
-   * Applies `run` wave by wave (a document at most once per wave). Once a wave fails retriably,
-   * later waves (later writes of the same documents) are not applied, so a retry can never put
-   * an older write on top of a newer one.
-   */
-  async #inWaves(
-    valid: number[],
-    keyOf: (position: number) => string,
-    results: ItemResult[],
-    run: (positions: number[]) => Promise<ItemResult[]>,
-  ): Promise<void> {
-    let stop: unknown;
-    for (const wave of planWaves(valid.map(keyOf))) {
-      const positions = wave.map((k) => valid[k] as number);
-      if (stop !== undefined) {
-        for (const i of positions) results[i] = { ok: false, error: stop };
-        continue;
-      }
-      const outcome = await run(positions);
-      outcome.forEach((result, k) => (results[positions[k] as number] = result));
-      const failed = outcome.find((r) => !r.ok && (isRetriable(r.error) || r.error instanceof ConfigError));
-      if (failed && !failed.ok) stop = failed.error;
-    }
   }
 
   async #indexes(indexes: IndexSpec[]): Promise<IndexHandle[]> {
