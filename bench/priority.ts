@@ -20,15 +20,11 @@ import { createEmbedder, type Embedder } from '../services/embedders/index.ts';
 import { collectStatus } from '../services/status/index.ts';
 import { insertDocuments, startPipeline, waitForVersion, type TestPipeline } from '../test/support/pipeline.ts';
 import { waitFor } from '../test/support/wait.ts';
+import { percentile } from '../services/core/percentile.ts';
 
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 const BACKFILL = Number(process.env.BENCH_BACKFILL_DOCS ?? 50_000);
 const PROBES = Number(process.env.BENCH_PROBES ?? 30);
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
-}
 
 function summary(ms: number[]) {
   return { n: ms.length, p50Ms: percentile(ms, 50), p99Ms: percentile(ms, 99), maxMs: Math.max(...ms) };

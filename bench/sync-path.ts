@@ -25,16 +25,12 @@ import { writeDocuments } from '../services/demo/index.ts';
 import { chunkTableName } from '../services/sinks/pgvector/naming.ts';
 import { startPipeline, type TestPipeline } from '../test/support/pipeline.ts';
 import { waitFor } from '../test/support/wait.ts';
+import { percentile } from '../services/core/percentile.ts';
 
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 const DOCS = Number(process.env.BENCH_DOCS ?? 3000);
 const RATE = Number(process.env.BENCH_RATE ?? 100);
 const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 30);
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
-}
 
 function retenant(docs: DemoDocument[], run: string): DemoDocument[] {
   return docs.map((d) => ({ ...d, tenant_id: `bench_${run}_${d.tenant_id.replace('demo-', '')}` }));

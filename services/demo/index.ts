@@ -18,6 +18,7 @@ import { createRuntime } from '../runtime/index.ts';
 import { createSink } from '../sinks/index.ts';
 import { collectStatus, formatStatus } from '../status/index.ts';
 import { DEMO_TENANTS, generateCorpus, type DemoDocument } from './corpus.ts';
+import { percentile } from '../core/percentile.ts';
 
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'vecsync.mjs');
 
@@ -86,11 +87,6 @@ export async function countSynced(
     [tenants, config.sink.name, modelKey],
   );
   return Number(res.rows[0]!.n);
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 export async function runDemo(options: { documents: number; skipStack?: boolean }): Promise<void> {
