@@ -294,7 +294,13 @@ describe('faults under load: nothing lost', () => {
         const c = COMPONENTS.find((x) => x.name === component)!;
         await c.stop(ctx);
         await new Promise((r) => setTimeout(r, 2000));
-        await stackUp(config);
+        // On a loaded machine the first health probe after a restart can time out; `up` is
+        // idempotent, so it is simply asked again.
+        await waitFor(() => stackUp(config).then(() => true), {
+          timeoutMs: 300_000,
+          intervalMs: 2000,
+          description: `${component} back up`,
+        });
       });
     });
   }
