@@ -28,16 +28,16 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { loadConfig, type Config } from '../services/config/index.ts';
-import { createLogger } from '../services/core/log.ts';
-import { ensureTopics } from '../services/kafka/admin.ts';
-import { createKafka } from '../services/kafka/client.ts';
-import { readCompactedToEnd } from '../services/kafka/compacted.ts';
-import { createProducer } from '../services/kafka/producer.ts';
-import { topicsFor } from '../services/kafka/topics.ts';
-import { reconcile, type ReconcileReport } from '../services/reconciler/reconcile.ts';
-import { chunkTableNames } from '../services/sinks/pgvector/naming.ts';
-import { createSink } from '../services/sinks/index.ts';
-import type { IndexSpec } from '../services/sinks/types.ts';
+import { createLogger } from '../services/adapters/telemetry/log.ts';
+import { provisionTopics } from '../services/adapters/kafka/admin.ts';
+import { createKafka } from '../services/adapters/kafka/client.ts';
+import { readCompactedToEnd } from '../services/adapters/kafka/compacted.ts';
+import { createProducer } from '../services/adapters/kafka/producer.ts';
+import { topicsFor } from '../services/adapters/kafka/topics.ts';
+import { reconcile, type ReconcileReport } from '../services/pipeline/reconciler/reconcile.ts';
+import { chunkTableNames } from '../services/adapters/sinks/pgvector/naming.ts';
+import { createSink } from '../services/adapters/sinks/index.ts';
+import type { IndexSpec } from '../services/adapters/sinks/types.ts';
 import { withAdmin } from '../test/support/kafka.ts';
 import { ensureStack } from '../test/support/stack.ts';
 
@@ -227,7 +227,7 @@ async function seed(config: Config, setup: BenchSetup, tenantPrefix: string): Pr
   const log = createLogger('warn', 'bench-reconcile');
   const kafka = createKafka(config.kafkaBrokers, `bench-reconcile-${setup.run}`, log);
   const topic = topicsFor(setup.topicPrefix).state;
-  await ensureTopics(kafka, [{ topic, partitions: 6, compact: true }]);
+  await provisionTopics(kafka, [{ topic, partitions: 6, configs: { 'cleanup.policy': 'compact' } }]);
   const producer = await createProducer(kafka);
   try {
     const state = (i: number, older: boolean) => {

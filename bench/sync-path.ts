@@ -20,12 +20,12 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { generateCorpus, type DemoDocument } from '../services/demo/corpus.ts';
-import { writeDocuments } from '../services/demo/index.ts';
-import { chunkTableName } from '../services/sinks/pgvector/naming.ts';
+import { generateCorpus, type DemoDocument } from '../services/ops/demo/corpus.ts';
+import { writeDocuments } from '../services/ops/demo/index.ts';
+import { chunkTableName } from '../services/adapters/sinks/pgvector/naming.ts';
 import { startPipeline, type TestPipeline } from '../test/support/pipeline.ts';
 import { waitFor } from '../test/support/wait.ts';
-import { percentile } from '../services/core/percentile.ts';
+import { percentile } from '../services/domain/percentile.ts';
 
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 const DOCS = Number(process.env.BENCH_DOCS ?? 3000);

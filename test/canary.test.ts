@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { loadConfig } from '../services/config/index.ts';
-import { createRuntime } from '../services/runtime/index.ts';
+import { createRuntime } from '../services/pipeline/runtime/index.ts';
 import { uniqueId } from './support/ids.ts';
 import { readToEnd, withAdmin } from './support/kafka.ts';
 import { groupAtEnd, insertDocuments, testSinkName } from './support/pipeline.ts';

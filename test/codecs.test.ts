@@ -6,9 +6,10 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
-import { PoisonMessageError } from '../services/core/errors.ts';
-import type { DocumentChunks } from '../services/core/types.ts';
-import { chunkSchema, createChunkCodec, toAvroRecord, valueSubject } from '../services/codecs/chunks.ts';
+import { PoisonMessageError } from '../services/domain/errors.ts';
+import type { DocumentChunks } from '../services/domain/types.ts';
+import { createChunkCodec } from '../services/adapters/kafka/chunk-codec.ts';
+import { chunkSchema, toAvroRecord, valueSubject } from '../services/domain/codecs/chunks.ts';
 import { testIds } from './support/ids.ts';
 import { stackOrSkip } from './support/stack.ts';
 

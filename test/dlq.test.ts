@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import type { DeadLetterReport } from '../services/dlq/index.ts';
+import type { DeadLetterReport } from '../services/ops/dlq/index.ts';
 import { uniqueId } from './support/ids.ts';
 import { insertDocuments, startPipeline, type TestPipeline } from './support/pipeline.ts';
 import { waitFor } from './support/wait.ts';

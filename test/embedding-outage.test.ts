@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createEmbedderService } from '../services/embedder/index.ts';
-import { createEmbedder } from '../services/embedders/index.ts';
-import { metrics } from '../services/metrics/index.ts';
-import type { Service } from '../services/run/types.ts';
+import { createEmbedderService } from '../services/pipeline/embedder/index.ts';
+import { createEmbedder } from '../services/adapters/embedding/index.ts';
+import { metrics } from '../services/adapters/telemetry/metrics.ts';
+import type { Service } from '../services/pipeline/runtime/service.ts';
 import { uniqueId } from './support/ids.ts';
 import { startOpenAIServer, type OpenAIServer } from './support/openai-server.ts';
 import { groupAtEnd, insertDocuments, startPipeline, type TestPipeline } from './support/pipeline.ts';

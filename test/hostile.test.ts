@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createEmbedderService } from '../services/embedder/index.ts';
-import { createEmbedder } from '../services/embedders/index.ts';
-import { DLQ_HEADER } from '../services/kafka/dlq.ts';
-import type { Service } from '../services/run/types.ts';
+import { createEmbedderService } from '../services/pipeline/embedder/index.ts';
+import { createEmbedder } from '../services/adapters/embedding/index.ts';
+import { DLQ_HEADER } from '../services/adapters/kafka/dlq.ts';
+import type { Service } from '../services/pipeline/runtime/service.ts';
 import { uniqueId } from './support/ids.ts';
 import { kafkaClient, readToEnd } from './support/kafka.ts';
 import { startOpenAIServer, type OpenAIServer } from './support/openai-server.ts';

@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig, type Config } from '../services/config/index.ts';
-import { applyConnectors } from '../services/connectors/apply.ts';
-import { heartbeatTopic, renderConnectorFromConfig, slotName } from '../services/connectors/render.ts';
-import { createPool, type Pool } from '../services/db/index.ts';
-import { migrate } from '../services/db/migrate.ts';
-import { topicsFor } from '../services/kafka/topics.ts';
+import { applyConnectors } from '../services/ops/connectors/apply.ts';
+import { renderConnectorFromConfig, slotName } from '../services/ops/connectors/render.ts';
+import { createPool, type Pool } from '../services/adapters/postgres/pool.ts';
+import { migrate } from '../services/ops/migrate/index.ts';
+import { topicsFor } from '../services/adapters/kafka/topics.ts';
 import { testIds, uniqueId } from './support/ids.ts';
 import {
   assertKafkaReachable,
@@ -315,7 +315,10 @@ describe('outbox → Debezium → Kafka', { timeout: 120_000 }, () => {
     // Wait until the last of them (the hard delete, version 4) is in Kafka, then scan everything.
     await tenantMessages(tenant, [topics.lane('priority')], (ms) => ms.some((m) => decode(m).reason === 'hard_delete'));
     await tenantMessages(tenant, [topics.state], (ms) => ms.some((m) => decode(m).deleted === true));
-    const all = [...(await topicsWithPrefix(brokers, `${config.topicPrefix}.`)), heartbeatTopic(config.topicPrefix)];
+    const all = [
+      ...(await topicsWithPrefix(brokers, `${config.topicPrefix}.`)),
+      topicsFor(config.topicPrefix).heartbeat,
+    ];
     assert.ok(all.includes(topics.lane('live')) && all.includes(topics.state));
     const messages = await readToEnd({ brokers, topics: all, timeoutMs: 60_000 });
     const ours = messages.filter((m) => keyOf(m)?.startsWith(`${tenant}:`));

@@ -10,9 +10,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { loadConfig, modelKey } from '../services/config/index.ts';
-import { createEmbedder } from '../services/embedders/index.ts';
-import type { StoredChunk } from '../services/sinks/types.ts';
+import { loadConfig } from '../services/config/index.ts';
+import { modelKey } from '../services/domain/types.ts';
+import { createEmbedder } from '../services/adapters/embedding/index.ts';
+import type { StoredChunk } from '../services/adapters/sinks/types.ts';
 import { uniqueId } from './support/ids.ts';
 import { startPineconeServer, type PineconeIndexServer } from './support/pinecone-server.ts';
 import {

@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createChunker } from '../services/transforms/chunker.ts';
-import { metrics } from '../services/metrics/index.ts';
-import { createEmbedder } from '../services/embedders/index.ts';
+import { createChunker } from '../services/domain/transforms/chunker.ts';
+import { metrics } from '../services/adapters/telemetry/metrics.ts';
+import { createEmbedder } from '../services/adapters/embedding/index.ts';
 import { uniqueId } from './support/ids.ts';
 import {
   dump,

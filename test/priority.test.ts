@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createEmbedderService } from '../services/embedder/index.ts';
-import { createEmbedder } from '../services/embedders/index.ts';
-import type { Service } from '../services/run/types.ts';
+import { createEmbedderService } from '../services/pipeline/embedder/index.ts';
+import { createEmbedder } from '../services/adapters/embedding/index.ts';
+import type { Service } from '../services/pipeline/runtime/service.ts';
 import { uniqueId } from './support/ids.ts';
 import {
   dump,

@@ -10,16 +10,16 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { metrics } from '../services/metrics/index.ts';
+import { metrics } from '../services/adapters/telemetry/metrics.ts';
 import {
   createReconcilerService,
   reconcile,
   reconcilerDeps,
   type ReconcileReport,
   type ReconcilerDeps,
-} from '../services/reconciler/index.ts';
-import { chunkTableName } from '../services/sinks/pgvector/naming.ts';
-import { emptyCounts, hasDrift } from '../services/transforms/drift.ts';
+} from '../services/pipeline/reconciler/index.ts';
+import { chunkTableName } from '../services/adapters/sinks/pgvector/naming.ts';
+import { emptyCounts, hasDrift } from '../services/domain/transforms/drift.ts';
 import { uniqueId } from './support/ids.ts';
 import {
   dump,

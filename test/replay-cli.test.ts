@@ -7,8 +7,8 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { createWriterService } from '../services/writer/index.ts';
-import type { Service } from '../services/run/types.ts';
+import { createWriterService } from '../services/pipeline/writer/index.ts';
+import type { Service } from '../services/pipeline/runtime/service.ts';
 import { uniqueId } from './support/ids.ts';
 import { withAdmin } from './support/kafka.ts';
 import { dump, insertDocuments, startPipeline, waitForVersion, type TestPipeline } from './support/pipeline.ts';
@@ -80,7 +80,7 @@ describe('vecsync replay', () => {
     );
 
     // The same group consumes again: every replayed record of this tenant is a no-op.
-    const { createRuntime } = await import('../services/runtime/index.ts');
+    const { createRuntime } = await import('../services/pipeline/runtime/index.ts');
     const rt = await createRuntime(p.config, 'replaycli-again');
     const seen: string[] = [];
     writer = await createWriterService(rt, {
@@ -99,7 +99,7 @@ describe('vecsync replay', () => {
       seen.every((s) => s === 'skipped'),
       seen.join(','),
     );
-    const { createSink } = await import('../services/sinks/index.ts');
+    const { createSink } = await import('../services/adapters/sinks/index.ts');
     const sink = createSink(p.config);
     try {
       assert.deepEqual(await sink.inspect(p.rt.activeIndex, tenant, undefined, { includeEmbeddings: true }), before);

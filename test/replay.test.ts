@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { InMessage } from '../services/kafka/message.ts';
-import { createWriterService } from '../services/writer/index.ts';
+import type { InMessage } from '../services/adapters/kafka/message.ts';
+import { createWriterService } from '../services/pipeline/writer/index.ts';
 import { uniqueId } from './support/ids.ts';
 import { kafkaClient, withAdmin } from './support/kafka.ts';
 import {

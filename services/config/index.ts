@@ -8,7 +8,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from '../core/errors.ts';
+import { ConfigError } from '../domain/errors.ts';
+import type { Ports } from '../stack/types.ts';
 
 const port = z.coerce.number().int().min(1).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -26,14 +27,6 @@ interface VariableSpec {
   default?: string | ((ports: Ports) => string);
   secret?: boolean;
   doc: string;
-}
-
-export interface Ports {
-  pg: number;
-  kafka: number;
-  kafkaController: number;
-  registry: number;
-  connect: number;
 }
 
 /** Every environment variable vecsync reads, declared once with type, default and documentation. */
@@ -298,11 +291,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metrics: { host: r.VECSYNC_METRICS_HOST, port: r.VECSYNC_METRICS_PORT },
     logLevel: r.VECSYNC_LOG_LEVEL,
   };
-}
-
-/** The model key used in topic names, ledger rows and sink index names. */
-export function modelKey(name: string, version: number): string {
-  return `${name}.v${version}`;
 }
 
 /** Names of secret variables, so logs and `config` output can redact them. */

@@ -3,7 +3,7 @@
  * `ConfigError`, so the CLI prints it as one line; a component that does not come up is a
  * `StackError`, which names the component and points at its log file.
  */
-import { ConfigError, RetriableError, VecsyncError } from '../core/errors.ts';
+import { ConfigError, RetriableError, VecsyncError } from '../domain/errors.ts';
 
 /** A port the stack needs is held by a process the stack did not start. */
 export class PortInUseError extends ConfigError {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadConfig } from '../config/index.ts';
 import { privateSourceList, upstreamVersionOfDsc } from './apt.ts';
 import { listsDebeziumPostgres, DEBEZIUM_POSTGRES_CONNECTOR } from './components/connect.ts';
 import { javaMajorVersion, javaReleaseMajor } from './components/jvm.ts';
@@ -44,15 +43,21 @@ describe('apt helpers', () => {
 
 describe('postgres helpers', () => {
   it('creates the pipeline, sink and registry databases, plus any the URLs name on this cluster', () => {
-    const config = loadConfig({});
+    const ports = { pg: 55432, kafka: 19092, kafkaController: 19093, registry: 18081, connect: 18083 };
+    const config = {
+      ports,
+      sourceUrl: 'postgres://postgres@127.0.0.1:55432/vecsync',
+      pgvectorUrl: 'postgres://postgres@127.0.0.1:55432/vecsync_vectors',
+    };
     assert.deepEqual(stackDatabases(config), {
       all: ['vecsync', 'vecsync_vectors', 'apicurio'],
       vector: ['vecsync_vectors'],
     });
-    const custom = loadConfig({
-      VECSYNC_PGVECTOR_URL: 'postgres://postgres@127.0.0.1:55432/vectors2',
-      VECSYNC_SOURCE_URL: 'postgres://db.example:5432/elsewhere',
-    });
+    const custom = {
+      ports,
+      pgvectorUrl: 'postgres://postgres@127.0.0.1:55432/vectors2',
+      sourceUrl: 'postgres://db.example:5432/elsewhere',
+    };
     assert.deepEqual(stackDatabases(custom), {
       all: ['vecsync', 'vecsync_vectors', 'vectors2', 'apicurio'],
       vector: ['vecsync_vectors', 'vectors2'],

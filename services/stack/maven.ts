@@ -16,7 +16,7 @@ const MAVEN_CENTRAL = 'https://repo.maven.apache.org/maven2/';
 const DEPENDENCY_PLUGIN = `org.apache.maven.plugins:maven-dependency-plugin:${VERSIONS.mavenDependencyPlugin}`;
 
 /** stack/maven/ in the repository, where the poms live. */
-export const POM_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'stack', 'maven');
+export const POM_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'assets', 'maven');
 
 export async function requireMvn(): Promise<string> {
   const mvn = await findExecutable('mvn');

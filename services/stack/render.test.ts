@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Ports } from '../config/index.ts';
+import type { Ports } from './types.ts';
 import {
   connectWorkerProperties,
   javaArgs,

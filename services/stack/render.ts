@@ -3,7 +3,7 @@
  * of I/O so they are unit-tested (render.test.ts) and so `up` can tell whether a rendered
  * file changed.
  */
-import type { Ports } from '../config/index.ts';
+import type { Ports } from './types.ts';
 
 /** Java `.properties` text from an ordered record; values are written as given. */
 export function renderProperties(header: string, props: Record<string, string | number | boolean>): string {

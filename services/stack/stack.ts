@@ -4,8 +4,8 @@
  * is about to bind before starting anything, and waits for real health, never a fixed time.
  */
 import fs from 'node:fs/promises';
-import { ConfigError } from '../core/errors.ts';
-import type { Config } from '../config/index.ts';
+import { ConfigError } from '../domain/errors.ts';
+import type { StackSettings } from './types.ts';
 import { COMPONENTS } from './components/index.ts';
 import { consoleLog } from './components/jvm.ts';
 import { StackError } from './errors.ts';
@@ -25,7 +25,7 @@ export interface UpOutcome {
   elapsedMs: number;
 }
 
-export function stackContext(config: Config, say: (line: string) => void = () => {}): StackContext {
+export function stackContext(config: StackSettings, say: (line: string) => void = () => {}): StackContext {
   return { config, paths: stackPaths(config.stackHome), say };
 }
 
@@ -75,7 +75,7 @@ async function waitHealthy(ctx: StackContext, c: StackComponent, pid: number): P
  * Brings every component up, in order. Throws (and so exits non-zero) on the first component
  * that cannot be installed, started or made healthy.
  */
-export async function stackUp(config: Config, say: (line: string) => void = () => {}): Promise<UpOutcome[]> {
+export async function stackUp(config: StackSettings, say: (line: string) => void = () => {}): Promise<UpOutcome[]> {
   const ctx = stackContext(config, say);
   await ensureDirs(ctx);
   return withLock(ctx.paths.lockFile, 15 * 60_000, async () => {
@@ -119,7 +119,7 @@ export async function stackUp(config: Config, say: (line: string) => void = () =
 }
 
 /** Stops what this stack started (by pid file), in reverse start order. */
-export async function stackDown(config: Config, say: (line: string) => void = () => {}): Promise<void> {
+export async function stackDown(config: StackSettings, say: (line: string) => void = () => {}): Promise<void> {
   const ctx = stackContext(config, say);
   await ensureDirs(ctx);
   await withLock(ctx.paths.lockFile, 15 * 60_000, async () => {
@@ -145,7 +145,7 @@ export interface StackStatus {
   components: Record<string, ComponentStatus>;
 }
 
-export async function stackStatus(config: Config): Promise<StackStatus> {
+export async function stackStatus(config: StackSettings): Promise<StackStatus> {
   const ctx = stackContext(config);
   const components: Record<string, ComponentStatus> = {};
   for (const c of COMPONENTS) components[c.name] = await c.status(ctx);
@@ -153,7 +153,7 @@ export async function stackStatus(config: Config): Promise<StackStatus> {
 }
 
 /** Ports of every component, for callers that must avoid or check them. */
-export function stackPorts(config: Config) {
+export function stackPorts(config: StackSettings) {
   const ctx = stackContext(config);
   return COMPONENTS.flatMap((c) => c.ports(ctx));
 }

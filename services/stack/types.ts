@@ -1,10 +1,26 @@
 /** The interface every local-stack component implements, and what `up`/`status` report. */
-import type { Config } from '../config/index.ts';
 import type { ComponentName, StackPaths } from './paths.ts';
 import type { PortClaim } from './ports.ts';
 
+/** Loopback ports of the local stack's components (`VECSYNC_*_PORT`). */
+export interface Ports {
+  pg: number;
+  kafka: number;
+  kafkaController: number;
+  registry: number;
+  connect: number;
+}
+
+/** What the local stack reads of the configuration (a part of `Config`). */
+export interface StackSettings {
+  stackHome: string;
+  ports: Ports;
+  sourceUrl: string;
+  pgvectorUrl: string;
+}
+
 export interface StackContext {
-  config: Config;
+  config: StackSettings;
   paths: StackPaths;
   /** Progress lines for the operator (one line each). */
   say(line: string): void;

@@ -16,7 +16,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { isPoison, isRetriable } from '../../services/core/errors.ts';
+import { isPoison, isRetriable } from '../../services/domain/errors.ts';
 import { waitFor } from '../support/wait.ts';
 import type {
   DocumentWrite,
@@ -25,7 +25,7 @@ import type {
   Sink,
   StoredChunk,
   StoredDocument,
-} from '../../services/sinks/types.ts';
+} from '../../services/adapters/sinks/types.ts';
 
 export interface ConformanceOptions {
   /** Two indexes (models) unique to this run; blue/green cases write to both. */

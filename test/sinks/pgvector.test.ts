@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { loadConfig } from '../../services/config/index.ts';
-import { ConfigError, RetriableError, isPoison, isRetriable } from '../../services/core/errors.ts';
-import { chunkTableName, SINK_SCHEMA } from '../../services/sinks/pgvector/naming.ts';
-import { createPgvectorSink } from '../../services/sinks/pgvector/sink.ts';
-import type { PgvectorOptions } from '../../services/sinks/pgvector/config.ts';
-import type { Sink } from '../../services/sinks/types.ts';
+import { ConfigError, RetriableError, isPoison, isRetriable } from '../../services/domain/errors.ts';
+import { chunkTableName, SINK_SCHEMA } from '../../services/adapters/sinks/pgvector/naming.ts';
+import { createPgvectorSink } from '../../services/adapters/sinks/pgvector/sink.ts';
+import type { PgvectorOptions } from '../../services/adapters/sinks/pgvector/config.ts';
+import type { Sink } from '../../services/adapters/sinks/types.ts';
 import { angled, assertAllOk, doc, runSinkConformance, runSuffix, uniqueIndexes, uniqueTenant } from './conformance.ts';
 
 const config = loadConfig();

@@ -17,11 +17,11 @@ import {
   PoisonMessageError,
   RateLimitedError,
   RetriableError,
-} from '../../services/core/errors.ts';
-import type { PineconeOptions } from '../../services/sinks/pinecone/config.ts';
-import { createPineconeSink } from '../../services/sinks/pinecone/sink.ts';
-import { parseIndexTargets } from '../../services/sinks/pinecone/targets.ts';
-import type { DocumentWrite, IndexSpec, ItemResult, Sink } from '../../services/sinks/types.ts';
+} from '../../services/domain/errors.ts';
+import type { PineconeOptions } from '../../services/adapters/sinks/pinecone/config.ts';
+import { createPineconeSink } from '../../services/adapters/sinks/pinecone/sink.ts';
+import { parseIndexTargets } from '../../services/adapters/sinks/pinecone/targets.ts';
+import type { DocumentWrite, IndexSpec, ItemResult, Sink } from '../../services/adapters/sinks/types.ts';
 import {
   startPineconeControlPlane,
   startPineconeServer,

@@ -5,15 +5,15 @@
  */
 import pg from 'pg';
 import { loadConfig, type Config } from '../../services/config/index.ts';
-import { createEmbedderService } from '../../services/embedder/index.ts';
-import { ensureTopics } from '../../services/kafka/admin.ts';
-import type { InMessage, Outcome } from '../../services/kafka/message.ts';
-import { createPropagatorService } from '../../services/propagator/index.ts';
-import type { Service } from '../../services/run/types.ts';
-import { createRuntime, type Runtime } from '../../services/runtime/index.ts';
-import { createSink } from '../../services/sinks/index.ts';
-import type { Sink, StoredChunk } from '../../services/sinks/types.ts';
-import { createWriterService } from '../../services/writer/index.ts';
+import { createEmbedderService } from '../../services/pipeline/embedder/index.ts';
+import { provisionTopics } from '../../services/adapters/kafka/admin.ts';
+import type { InMessage, Outcome } from '../../services/adapters/kafka/message.ts';
+import { createPropagatorService } from '../../services/pipeline/propagator/index.ts';
+import type { Service } from '../../services/pipeline/runtime/service.ts';
+import { createRuntime, type Runtime } from '../../services/pipeline/runtime/index.ts';
+import { createSink } from '../../services/adapters/sinks/index.ts';
+import type { Sink, StoredChunk } from '../../services/adapters/sinks/types.ts';
+import { createWriterService } from '../../services/pipeline/writer/index.ts';
 import { randomBytes } from 'node:crypto';
 import { ensureStack } from './stack.ts';
 import { withAdmin } from './kafka.ts';
@@ -73,7 +73,7 @@ export async function startPipeline(
   });
   const rt = await createRuntime(config, `test-${label}`);
   const chunkTopic = rt.topics.chunks(rt.activeIndex.modelKey);
-  await ensureTopics(rt.kafka, [{ topic: chunkTopic, partitions: 6 }]);
+  await provisionTopics(rt.kafka, [{ topic: chunkTopic, partitions: 6, configs: {} }]);
   const committed: Record<PipelineService, Committed[]> = { embedder: [], writer: [], propagator: [] };
   const record = (service: PipelineService) => (messages: InMessage[], outcomes: Outcome[]) => {
     messages.forEach((message, i) => committed[service].push({ message, outcome: outcomes[i]! }));

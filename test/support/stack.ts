@@ -17,7 +17,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../../services/config/index.ts';
-import { describeError } from '../../services/core/errors.ts';
+import { describeError } from '../../services/domain/errors.ts';
 import { COMPONENTS } from '../../services/stack/components/index.ts';
 import { stackContext, stackUp } from '../../services/stack/stack.ts';
 import { waitFor } from '../../services/stack/wait.ts';

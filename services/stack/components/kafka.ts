@@ -1,7 +1,7 @@
 /** Apache Kafka 4.1, one node in KRaft combined mode (broker + controller), from Maven Central jars. */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { describeCluster as describeBrokers } from '../../adapters/kafka/client.ts';
 import { StackError } from '../errors.ts';
 import { cachedClasspath, ensureClasspath, POM_DIR, requireMvn, type ClasspathSpec } from '../maven.ts';
 import { confFile, logFile } from '../paths.ts';
@@ -40,22 +40,8 @@ export function newClusterId(): string {
 const serverProps = (ctx: StackContext) => confFile(ctx.paths, 'kafka-server.properties');
 const log4jConf = (ctx: StackContext) => confFile(ctx.paths, 'kafka-log4j2.xml');
 
-async function describeCluster(ctx: StackContext) {
-  const kafka = new Kafka({
-    clientId: 'vecsync-stack-probe',
-    brokers: [`127.0.0.1:${ctx.config.ports.kafka}`],
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 2000,
-    requestTimeout: 3000,
-    retry: { retries: 0 },
-  });
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    return await admin.describeCluster();
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
+function describeCluster(ctx: StackContext) {
+  return describeBrokers([`127.0.0.1:${ctx.config.ports.kafka}`]);
 }
 
 export const kafka: StackComponent = {

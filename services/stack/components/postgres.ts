@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
-import type { Config } from '../../config/index.ts';
+import type { StackSettings } from '../types.ts';
 import { ensureDebs, downloadDebianSource, isRoot, upstreamVersionOfDsc } from '../apt.ts';
 import { MissingPrerequisiteError, StackError } from '../errors.ts';
 import { logFile, pgRootFor } from '../paths.ts';
@@ -30,7 +30,7 @@ const PG_SHARE = `/usr/share/postgresql/${VERSIONS.postgres}`;
 const PG_LIB = `/usr/lib/postgresql/${VERSIONS.postgres}/lib`;
 
 /** Databases the stack creates: the pipeline's two, the registry's, and any the config URLs name on this cluster. Pure. */
-export function stackDatabases(config: Pick<Config, 'sourceUrl' | 'pgvectorUrl' | 'ports'>): {
+export function stackDatabases(config: Pick<StackSettings, 'sourceUrl' | 'pgvectorUrl' | 'ports'>): {
   all: string[];
   vector: string[];
 } {

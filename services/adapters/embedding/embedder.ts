@@ -1,0 +1,37 @@
+/**
+ * The embedder interface. A provider is one folder exporting one factory; the registry in
+ * `index.ts` maps the config `type` word (`VECSYNC_EMBEDDER`) to it.
+ */
+import type { Logger } from '../telemetry/log.ts';
+import type { RetryPolicy } from '../../domain/retry.ts';
+
+export interface Embedder {
+  /** Provider name, the registry key (`hashing`, `openai`). */
+  readonly name: string;
+  /** Length of every vector `embed` returns. */
+  readonly dimensions: number;
+  /**
+   * One vector per text, in input order. Throws RetriableError/RateLimitedError when the
+   * provider is unavailable, PoisonMessageError when it refuses these texts, ConfigError when
+   * it is misconfigured. Aborting `signal` stops at once with its reason.
+   */
+  embed(texts: string[], signal?: AbortSignal): Promise<Float32Array[]>;
+  /** Resolves when the provider answers with vectors of `dimensions`; throws otherwise. */
+  healthCheck(): Promise<void>;
+}
+
+/**
+ * Everything a provider may need; `{ ...config.embedder, retry: config.retry }` is one. Each
+ * provider reads only its part.
+ */
+export interface EmbedderSettings {
+  type: string;
+  dimensions: number;
+  /** Texts per request. */
+  batchSize: number;
+  /** Timeout of one request. */
+  timeoutMs: number;
+  openai: { baseUrl: string; apiKey: string; model: string };
+  retry: RetryPolicy;
+  log?: Logger | undefined;
+}

@@ -1,0 +1,72 @@
+/**
+ * Dead-letter producer. A dead letter is the original message, byte for byte, plus headers that
+ * say why, where it came from, and how often it failed, so `vecsync dlq replay` can put it back.
+ */
+import { describeError, isPoison } from '../../domain/errors.ts';
+import { isProgrammingError } from './retry-policy.ts';
+import type { InMessage } from './message.ts';
+import type { Producer } from './producer.ts';
+
+export const DLQ_HEADER = {
+  reason: 'vecsync.dlq.reason',
+  error: 'vecsync.dlq.error',
+  service: 'vecsync.dlq.service',
+  /** The consumer group that gave up: with several sinks, it says which pipeline failed. */
+  group: 'vecsync.dlq.group',
+  topic: 'vecsync.dlq.original_topic',
+  partition: 'vecsync.dlq.original_partition',
+  offset: 'vecsync.dlq.original_offset',
+  attempts: 'vecsync.dlq.attempts',
+  firstFailure: 'vecsync.dlq.first_failure',
+  lastFailure: 'vecsync.dlq.last_failure',
+} as const;
+
+export interface DeadLetter {
+  message: InMessage;
+  error: unknown;
+  attempts: number;
+  firstFailure: Date;
+  lastFailure: Date;
+}
+
+/** The machine-readable reason of a failure, as used in headers, metrics and `dlq list`. */
+export function reasonOf(error: unknown): string {
+  if (isPoison(error)) return error.reason;
+  if (isProgrammingError(error)) return 'programming_error';
+  return 'unexpected_error';
+}
+
+export function deadLetterHeaders(service: string, group: string, letter: DeadLetter): Record<string, string> {
+  // Error text may quote input; cap it so a hostile value cannot bloat the DLQ headers.
+  const error = describeError(letter.error).slice(0, 500);
+  return {
+    ...letter.message.headers,
+    [DLQ_HEADER.reason]: reasonOf(letter.error),
+    [DLQ_HEADER.error]: error,
+    [DLQ_HEADER.service]: service,
+    [DLQ_HEADER.group]: group,
+    [DLQ_HEADER.topic]: letter.message.topic,
+    [DLQ_HEADER.partition]: String(letter.message.partition),
+    [DLQ_HEADER.offset]: letter.message.offset,
+    [DLQ_HEADER.attempts]: String(letter.attempts),
+    [DLQ_HEADER.firstFailure]: letter.firstFailure.toISOString(),
+    [DLQ_HEADER.lastFailure]: letter.lastFailure.toISOString(),
+  };
+}
+
+export async function sendDeadLetters(
+  producer: Producer,
+  topic: string,
+  service: string,
+  group: string,
+  letters: DeadLetter[],
+): Promise<void> {
+  await producer.send(
+    topic,
+    letters.map((letter) => ({
+      key: letter.message.key,
+      value: letter.message.value,
+      headers: deadLetterHeaders(service, group, letter),
+    })),
+  );
+}

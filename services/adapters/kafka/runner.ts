@@ -1,0 +1,325 @@
+/**
+ * The batch runner: the only consumer loop in vecsync. It owns offset handling, the retry policy and
+ * dead-lettering, so services are handlers that turn messages into outcomes.
+ *
+ * Offsets are committed only after the handler returned, which means the sink acknowledged every
+ * applied message and every dead letter was acknowledged by Kafka. A crash anywhere before that
+ * redelivers the slice (at least once); the ledger makes redelivery a no-op in effect.
+ */
+import type { Consumer, EachBatchPayload } from 'kafkajs';
+import { describeError } from '../../domain/errors.ts';
+import type { Logger } from '../telemetry/log.ts';
+import type { RetryPolicy } from '../../domain/retry.ts';
+import { withMessageRetry } from './retry-policy.ts';
+import { metrics, registerAgeSource } from '../telemetry/metrics.ts';
+import { headersToStrings, type Kafka } from './client.ts';
+import { sendDeadLetters, reasonOf, type DeadLetter } from './dlq.ts';
+import { createdAtMs, type InMessage, type Outcome } from './message.ts';
+import type { Producer } from './producer.ts';
+
+export interface HandlerContext {
+  signal: AbortSignal;
+}
+
+/** Returns one outcome per message, in order. Throwing fails the whole slice (retried per policy). */
+export type BatchHandler = (messages: InMessage[], ctx: HandlerContext) => Promise<Outcome[]>;
+
+export interface RunnerOptions {
+  service: string;
+  groupId: string;
+  topics: string[];
+  handler: BatchHandler;
+  /** Largest slice handed to the handler at once. */
+  maxBatch: number;
+  partitionsConsumedConcurrently?: number;
+  retry: RetryPolicy;
+  producer: Producer;
+  dlqTopic: string;
+  /** Called after dead letters are acknowledged by Kafka and before offsets are committed. */
+  onDeadLetter?: (letters: DeadLetter[]) => Promise<void>;
+  /** The lane label of a topic, for metrics. */
+  laneOf: (topic: string) => string;
+  log: Logger;
+  fromBeginning?: boolean;
+  /** Called once per slice after commit (tests and the demo use it to observe progress). */
+  onCommitted?: (messages: InMessage[], outcomes: Outcome[]) => void;
+}
+
+export interface Runner {
+  start(): Promise<void>;
+  /** Finishes the slice in flight (up to `graceMs`), commits, and leaves the group. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export function toInMessage(
+  topic: string,
+  partition: number,
+  m: EachBatchPayload['batch']['messages'][number],
+): InMessage {
+  return {
+    topic,
+    partition,
+    offset: m.offset,
+    key: m.key ? m.key.toString('utf8') : null,
+    value: m.value,
+    headers: headersToStrings(m.headers as Record<string, unknown>),
+    timestamp: Number(m.timestamp),
+  };
+}
+
+export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
+  const { service, log } = options;
+  const abort = new AbortController();
+  let stopping = false;
+  let relaunchTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * kafkajs restarts a crashed consumer by itself, except after errors it calls non-retriable (e.g.
+   * "Failed to find group coordinator" while a broker restarts). Such a consumer would stay dead in a
+   * live process, so the runner replaces it, with backoff, until it runs again.
+   */
+  function newConsumer(): Consumer {
+    const c = kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: 45_000,
+      heartbeatInterval: 3_000,
+      maxWaitTimeInMs: 100,
+      // Chunk records of long documents are megabytes; a fetch must be able to hold one.
+      maxBytesPerPartition: 16 * 1024 * 1024,
+      allowAutoTopicCreation: false,
+    });
+    c.on(c.events.CRASH, (event) => {
+      if (event.payload.restart || stopping) return;
+      log.error(
+        { err: describeError(event.payload.error) },
+        'consumer crashed and will not restart by itself; replacing it',
+      );
+      scheduleRelaunch(1);
+    });
+    return c;
+  }
+
+  function scheduleRelaunch(attempt: number): void {
+    clearTimeout(relaunchTimer);
+    relaunchTimer = setTimeout(
+      () => {
+        if (stopping) return;
+        void (async () => {
+          await consumer.disconnect().catch(() => undefined);
+          consumer = newConsumer();
+          await launch();
+          log.info({ attempt }, 'consumer replaced and running');
+        })().catch((error: unknown) => {
+          log.warn({ attempt, err: describeError(error) }, 'replacing the consumer failed; trying again');
+          scheduleRelaunch(attempt + 1);
+        });
+      },
+      Math.min(30_000, 500 * 2 ** attempt),
+    );
+  }
+
+  let consumer = newConsumer();
+  /** Oldest unapplied created_at per topic-partition. */
+  const pending = new Map<string, number>();
+  const unregister = new Set<() => void>();
+  for (const lane of new Set(options.topics.map(options.laneOf))) {
+    unregister.add(
+      registerAgeSource({ service, lane }, () => {
+        let oldest: number | undefined;
+        for (const [tp, at] of pending) {
+          if (options.laneOf(tp.slice(0, tp.lastIndexOf(':'))) !== lane) continue;
+          oldest = oldest === undefined ? at : Math.min(oldest, at);
+        }
+        return oldest;
+      }),
+    );
+  }
+
+  interface SliceResult {
+    outcomes: Outcome[];
+    /** Attempts per message (slice attempts plus isolation attempts) and when it first failed. */
+    attempts: number[];
+    firstFailure: Date | undefined;
+  }
+
+  async function handleSlice(slice: InMessage[], payload: EachBatchPayload): Promise<SliceResult> {
+    let firstFailure: Date | undefined;
+    let attempts = 0;
+    const run = (messages: InMessage[]) =>
+      withMessageRetry(
+        async () => {
+          attempts++;
+          const outcomes = await options.handler(messages, { signal: abort.signal });
+          if (outcomes.length !== messages.length) {
+            throw new TypeError(
+              `${service} handler returned ${outcomes.length} outcomes for ${messages.length} messages`,
+            );
+          }
+          return outcomes;
+        },
+        options.retry,
+        {
+          signal: abort.signal,
+          onFailedAttempt: async (error, attempt) => {
+            firstFailure ??= new Date();
+            metrics.eventsFailed.inc({ service, topic: slice[0]!.topic, kind: reasonOf(error) });
+            metrics.retries.inc({ service });
+            log.warn(
+              { attempt, topic: slice[0]!.topic, partition: payload.batch.partition, err: describeError(error) },
+              'batch failed, retrying',
+            );
+            await payload.heartbeat().catch(() => undefined);
+          },
+        },
+      );
+    try {
+      const outcomes = await run(slice);
+      return { outcomes, attempts: slice.map(() => attempts), firstFailure };
+    } catch (error) {
+      if (abort.signal.aborted) throw error;
+      firstFailure ??= new Date();
+      if (slice.length === 1) return { outcomes: [{ kind: 'dead', error }], attempts: [attempts], firstFailure };
+      // Isolate the message that fails: handle one by one, so the rest of the slice still applies.
+      log.warn({ err: describeError(error), size: slice.length }, 'slice failed; isolating messages');
+      const outcomes: Outcome[] = [];
+      const perMessage: number[] = [];
+      const sliceAttempts = attempts;
+      for (const message of slice) {
+        attempts = sliceAttempts;
+        try {
+          outcomes.push(...(await run([message])));
+        } catch (single) {
+          if (abort.signal.aborted) throw single;
+          outcomes.push({ kind: 'dead', error: single });
+        }
+        perMessage.push(attempts);
+      }
+      return { outcomes, attempts: perMessage, firstFailure };
+    }
+  }
+
+  async function eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const lane = options.laneOf(batch.topic);
+    const tp = `${batch.topic}:${batch.partition}`;
+    const all = batch.messages.map((m) => toInMessage(batch.topic, batch.partition, m));
+    // Lag as seen on arrival: while a dependency is down the slice is retried, not committed, and
+    // this is what shows the backlog building up.
+    if (all.length > 0) {
+      metrics.consumerLag.set(
+        { group: options.groupId, topic: batch.topic, partition: String(batch.partition) },
+        Number(BigInt(batch.highWatermark) - BigInt(all[0]!.offset)),
+      );
+    }
+    const keepAlive = setInterval(() => void payload.heartbeat().catch(() => undefined), 2_000);
+    try {
+      for (let i = 0; i < all.length; i += options.maxBatch) {
+        if (stopping || !payload.isRunning() || payload.isStale()) return;
+        const slice = all.slice(i, i + options.maxBatch);
+        const sliceCreatedAt = createdAtMs(slice[0]!);
+        if (sliceCreatedAt !== undefined && !pending.has(tp)) pending.set(tp, sliceCreatedAt);
+        const started = performance.now();
+        const { outcomes, attempts, firstFailure } = await handleSlice(slice, payload);
+        const letters: DeadLetter[] = [];
+        const now = new Date();
+        outcomes.forEach((outcome, j) => {
+          if (outcome.kind === 'dead') {
+            // A poison message fails on its first attempt; firstFailure is then now.
+            letters.push({
+              message: slice[j]!,
+              error: outcome.error,
+              attempts: Math.max(1, attempts[j] ?? 1),
+              firstFailure: firstFailure ?? now,
+              lastFailure: now,
+            });
+          }
+        });
+        if (letters.length > 0) {
+          await sendDeadLetters(options.producer, options.dlqTopic, service, options.groupId, letters);
+          for (const letter of letters) {
+            metrics.deadLettered.inc({ service, reason: reasonOf(letter.error) });
+            log.warn(
+              {
+                topic: letter.message.topic,
+                partition: letter.message.partition,
+                offset: letter.message.offset,
+                reason: reasonOf(letter.error),
+                err: describeError(letter.error),
+              },
+              'dead-lettered',
+            );
+          }
+          await options.onDeadLetter?.(letters);
+        }
+        const last = slice[slice.length - 1]!.offset;
+        payload.resolveOffset(last);
+        const next = (BigInt(last) + 1n).toString();
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+        const committedAt = Date.now();
+        for (const [j, m] of slice.entries()) {
+          const outcome = outcomes[j]!;
+          metrics.eventsProcessed.inc({
+            service,
+            topic: batch.topic,
+            outcome: outcome.kind === 'dead' ? 'dead' : (outcome.result ?? 'applied'),
+          });
+          const at = createdAtMs(m);
+          if (at !== undefined && outcome.kind === 'done')
+            metrics.commitToApply.observe({ service, lane }, (committedAt - at) / 1000);
+        }
+        metrics.batchSize.observe({ service, topic: batch.topic }, slice.length);
+        metrics.batchDuration.observe({ service, topic: batch.topic }, (performance.now() - started) / 1000);
+        const lag = BigInt(batch.highWatermark) - BigInt(next);
+        metrics.consumerLag.set(
+          { group: options.groupId, topic: batch.topic, partition: String(batch.partition) },
+          Number(lag > 0n ? lag : 0n),
+        );
+        const following = all[i + options.maxBatch];
+        const followingAt = following ? createdAtMs(following) : undefined;
+        if (lag <= 0n) pending.delete(tp);
+        else if (followingAt !== undefined) pending.set(tp, followingAt);
+        log.debug(
+          {
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: last,
+            size: slice.length,
+            lag: Number(lag),
+            dead: letters.length,
+          },
+          'slice committed',
+        );
+        options.onCommitted?.(slice, outcomes);
+        await payload.heartbeat();
+      }
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  async function launch(): Promise<void> {
+    await consumer.connect();
+    await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 3,
+      eachBatch,
+    });
+  }
+
+  return {
+    start: launch,
+    async stop(graceMs = 8_000) {
+      stopping = true;
+      clearTimeout(relaunchTimer);
+      const timer = setTimeout(() => abort.abort(new Error(`${service} stopping`)), graceMs);
+      try {
+        await consumer.disconnect();
+      } finally {
+        clearTimeout(timer);
+        for (const off of unregister) off();
+      }
+    },
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * The sink registry. A new sink is one folder and one line here; the folder name, the registry key
+ * and the config type (`VECSYNC_SINK`) are the same word.
+ */
+import { ConfigError } from '../../domain/errors.ts';
+import type { Logger } from '../telemetry/log.ts';
+import { createPgvectorSink } from './pgvector/sink.ts';
+import { createPineconeSink } from './pinecone/sink.ts';
+import type { Sink } from './types.ts';
+
+export type * from './types.ts';
+
+/**
+ * What the factories read from the root configuration (`loadConfig()` satisfies it). Declared here
+ * rather than imported, so sinks do not depend on the config module above them; a new sink adds
+ * the fields it reads.
+ */
+export interface SinkRootConfig {
+  /** VECSYNC_SINK and VECSYNC_SINK_NAME. */
+  sink: { type: string; name: string };
+  /** VECSYNC_PGVECTOR_URL */
+  pgvectorUrl: string;
+
+  // ---- Pinecone sink (optional here: only `VECSYNC_SINK=pinecone` needs them) ----
+  /** PINECONE_API_KEY, VECSYNC_PINECONE_INDEX, VECSYNC_PINECONE_HOST */
+  pinecone?: { apiKey: string; index: string; host: string };
+  /** VECSYNC_EMBEDDING_MODEL / VECSYNC_EMBEDDING_VERSION: the model VECSYNC_PINECONE_INDEX/HOST name by default. */
+  embedder?: { model: string; version: number };
+  /** VECSYNC_MAX_CHUNKS: a delete removes ids #0..#maxChunks-1 without listing first. */
+  limits?: { maxChunks: number };
+  /** VECSYNC_RETRY_*: the Pinecone sink's request-level retries. */
+  retry?: { maxAttempts: number; initialMs: number; maxMs: number };
+}
+
+export interface SinkFactoryOptions {
+  log?: Logger;
+}
+
+export type SinkFactory = (config: SinkRootConfig, options?: SinkFactoryOptions) => Sink;
+
+export const sinks = {
+  pgvector: createPgvectorSink,
+  pinecone: createPineconeSink,
+} as const satisfies Record<string, SinkFactory>;
+
+export type SinkType = keyof typeof sinks;
+
+/** The sink named by `VECSYNC_SINK`, configured from the root configuration. */
+export function createSink(config: SinkRootConfig, options: SinkFactoryOptions = {}): Sink {
+  const type = config.sink.type;
+  if (!Object.hasOwn(sinks, type)) {
+    throw new ConfigError(
+      `invalid VECSYNC_SINK=${JSON.stringify(type)}: no such sink (known: ${Object.keys(sinks).join(', ')})`,
+    );
+  }
+  return sinks[type as SinkType](config, options);
+}

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { PoisonMessageError, RetriableError } from '../../../domain/errors.ts';
+import { classifyPgError, toSinkError } from './errors.ts';
+
+const pgError = (code: string, message = 'x') => Object.assign(new Error(message), { code });
+
+describe('pgvector error meaning', () => {
+  it('unavailable: connection, shutdown, timeouts, lock conflicts', () => {
+    for (const code of [
+      '08006',
+      '08001',
+      '57P01',
+      '57P03',
+      '53300',
+      '40001',
+      '40P01',
+      '57014',
+      'ECONNREFUSED',
+      'ECONNRESET',
+    ]) {
+      assert.equal(classifyPgError(pgError(code)), 'unavailable', code);
+    }
+    assert.equal(classifyPgError(new Error('Connection terminated unexpectedly')), 'unavailable');
+    assert.equal(classifyPgError(new Error('timeout exceeded when trying to connect')), 'unavailable');
+    assert.equal(
+      classifyPgError(new AggregateError([pgError('ECONNREFUSED'), pgError('ECONNREFUSED')])),
+      'unavailable',
+    );
+  });
+
+  it('data: what one item can cause', () => {
+    for (const code of ['22000', '22021', '22P05', '23502', '23505', '54000']) {
+      assert.equal(classifyPgError(pgError(code)), 'data', code);
+    }
+  });
+
+  it('bug: everything else', () => {
+    for (const error of [pgError('42P01'), pgError('42601'), pgError('XX000'), new TypeError('x'), 'a string', null]) {
+      assert.equal(classifyPgError(error), 'bug', String(error));
+    }
+  });
+
+  it('maps to the error hierarchy, keeping the cause', () => {
+    const down = pgError('57P01', 'terminating connection due to administrator command');
+    const retriable = toSinkError(down, 'document write');
+    assert.ok(retriable instanceof RetriableError);
+    assert.equal(retriable.cause, down);
+
+    const bad = pgError('22021', 'invalid byte sequence for encoding "UTF8": 0x00');
+    const poison = toSinkError(bad, 'document write');
+    assert.ok(poison instanceof PoisonMessageError);
+    assert.equal(poison.reason, 'sink_rejected');
+    assert.match(poison.message, /\(22021\)/);
+
+    const bug = pgError('42601');
+    assert.equal(toSinkError(bug, 'x'), bug);
+  });
+});

@@ -1,0 +1,557 @@
+/**
+ * The pgvector sink: the `Sink` interface over a connection pool. A thin adapter: SQL text lives in
+ * `sql.ts`, parameters and validation in `encoding.ts`, error meaning in `errors.ts`, per-item
+ * isolation in `../batch.ts`; this file runs statements and maps rows.
+ */
+import pg from 'pg';
+import { ConfigError, RetriableError, isRetriable } from '../../../domain/errors.ts';
+import type { Logger } from '../../telemetry/log.ts';
+import { applyInWaves, writeIsolated } from '../batch.ts';
+import type {
+  AclWrite,
+  DocumentRef,
+  DocumentWrite,
+  IndexSpec,
+  InspectOptions,
+  ItemResult,
+  SearchHit,
+  SearchQuery,
+  Sink,
+  StoredChunk,
+  StoredDocument,
+} from '../types.ts';
+import { pgvectorConfigFrom, type PgvectorConfig, type PgvectorOptions, type PgvectorRootConfig } from './config.ts';
+import {
+  aclParams,
+  checkAclWrite,
+  checkDocumentRef,
+  checkDocumentWrite,
+  decodeVectorText,
+  documentKey,
+  encodeVector,
+  writeParams,
+} from './encoding.ts';
+import { classifyPgError, toSinkError } from './errors.ts';
+import { checkPgvectorHealth } from './health.ts';
+import { chunkTableNames, tableComment, type ChunkTableNames } from './naming.ts';
+import {
+  DESCRIBE_TABLE,
+  ENSURE_LOCK,
+  MAX_DIMENSIONS,
+  SET_ACLS,
+  VECTOR_TYPE_OID,
+  baseDdl,
+  chunkTableDdl,
+  deleteDocumentsSql,
+  inspectSql,
+  listDocumentsSql,
+  listTenantsSql,
+  searchSettings,
+  searchSql,
+  writeDocumentsSql,
+} from './sql.ts';
+
+/** The most results one search may ask for. */
+export const MAX_TOP_K = 1000;
+
+interface ChunkTable {
+  names: ChunkTableNames;
+  dimensions: number;
+}
+
+function sqlState(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
+    ? error.code
+    : undefined;
+}
+
+/** Rethrows an unavailable database as RetriableError; everything else as it is. */
+function rethrow(error: unknown, what: string): never {
+  throw classifyPgError(error) === 'unavailable' ? toSinkError(error, what) : error;
+}
+
+export class PgvectorSink implements Sink {
+  readonly type = 'pgvector';
+  readonly name: string;
+  readonly #config: PgvectorConfig;
+  readonly #pool: pg.Pool;
+  /** modelKey → the table, once created or checked by `ensureIndex`. */
+  readonly #ensured = new Map<string, Promise<ChunkTable>>();
+  /** modelKey → a table found by a read (never caches "missing": the writer may create it). */
+  readonly #known = new Map<string, ChunkTable>();
+  #base: Promise<void> | undefined;
+  #vectorOid: Promise<number> | undefined;
+  #closed = false;
+
+  constructor(config: PgvectorConfig, log?: Logger) {
+    this.#config = config;
+    this.name = config.sinkName;
+    this.#pool = new pg.Pool({
+      connectionString: config.url,
+      max: config.poolSize,
+      connectionTimeoutMillis: config.connectTimeoutMs,
+      idleTimeoutMillis: 30_000,
+      statement_timeout: config.statementTimeoutMs,
+      application_name: `vecsync-sink-${config.sinkName}`,
+      keepAlive: true,
+    });
+    // An idle client that loses its connection (database restart) is dropped by the pool and the
+    // next query reconnects; without a listener the 'error' event would crash the process.
+    const lost = (error: Error) => log?.warn({ err: error.message, sink: this.name }, 'pgvector sink: connection lost');
+    this.#pool.on('error', lost);
+    // The same for a checked-out client: its next query fails (retriably) instead.
+    this.#pool.on('connect', (client) => client.on('error', lost));
+  }
+
+  async ensureIndex(index: IndexSpec): Promise<void> {
+    await this.#ready(index);
+  }
+
+  async writeDocuments(index: IndexSpec, writes: DocumentWrite[]): Promise<ItemResult[]> {
+    this.#open();
+    const results = new Array<ItemResult>(writes.length);
+    const valid: number[] = [];
+    let table: ChunkTable;
+    let vectorOid: number;
+    try {
+      table = await this.#ready(index);
+      vectorOid = await this.#getVectorOid();
+    } catch (error) {
+      if (isRetriable(error)) return writes.map(() => ({ ok: false, error }));
+      throw error;
+    }
+    writes.forEach((write, i) => {
+      const bad = checkDocumentWrite(write, table.dimensions);
+      if (bad) results[i] = { ok: false, error: bad };
+      else valid.push(i);
+    });
+    const sql = writeDocumentsSql(table.names, table.dimensions);
+    const run = async (items: DocumentWrite[]) => {
+      const values = writeParams(this.name, index.modelKey, items, table.dimensions, vectorOid);
+      await this.#query(sql, values);
+    };
+    await applyInWaves(
+      valid,
+      (i) => documentKey(writes[i] as DocumentWrite),
+      results,
+      (positions) =>
+        writeIsolated(
+          positions.map((i) => writes[i] as DocumentWrite),
+          {
+            runBatch: run,
+            runOne: (item) => run([item]),
+            isItemError: (error) => classifyPgError(error) === 'data',
+            toItemError: (error) => toSinkError(error, 'document write'),
+          },
+        ),
+    );
+    return results;
+  }
+
+  async deleteDocuments(indexes: IndexSpec[], refs: DocumentRef[]): Promise<ItemResult[]> {
+    this.#open();
+    const results = new Array<ItemResult>(refs.length);
+    let tables: ChunkTable[];
+    try {
+      const unique = [...new Map(indexes.map((index) => [index.modelKey, index])).values()];
+      tables = await Promise.all(unique.map((index) => this.#ready(index)));
+      await this.#ensureBase();
+    } catch (error) {
+      if (isRetriable(error)) return refs.map(() => ({ ok: false, error }));
+      throw error;
+    }
+    const valid: number[] = [];
+    refs.forEach((ref, i) => {
+      const bad = checkDocumentRef(ref);
+      if (bad) results[i] = { ok: false, error: bad };
+      else valid.push(i);
+    });
+    const sql = deleteDocumentsSql(tables.map((t) => t.names));
+    const run = async (items: DocumentRef[]) => {
+      await this.#query(sql, [this.name, items.map((r) => r.tenantId), items.map((r) => r.documentId)]);
+    };
+    // Deletes are idempotent, so repeated documents need no waves.
+    const outcome = await writeIsolated(
+      valid.map((i) => refs[i] as DocumentRef),
+      {
+        runBatch: run,
+        runOne: (item) => run([item]),
+        isItemError: (error) => classifyPgError(error) === 'data',
+        toItemError: (error) => toSinkError(error, 'document delete'),
+      },
+    );
+    outcome.forEach((result, k) => (results[valid[k] as number] = result));
+    return results;
+  }
+
+  /**
+   * The ACL lives in one row per document (`vecsync_sink.document_acl`), shared by every model's
+   * table, so `indexes` need not be touched: one statement, no chunk rewritten, no re-embedding.
+   */
+  async setAcls(_indexes: IndexSpec[], writes: AclWrite[]): Promise<ItemResult[]> {
+    this.#open();
+    const results = new Array<ItemResult>(writes.length);
+    try {
+      await this.#ensureBase();
+    } catch (error) {
+      if (isRetriable(error)) return writes.map(() => ({ ok: false, error }));
+      throw error;
+    }
+    const valid: number[] = [];
+    writes.forEach((write, i) => {
+      const bad = checkAclWrite(write);
+      if (bad) results[i] = { ok: false, error: bad };
+      else valid.push(i);
+    });
+    const run = async (items: AclWrite[]) => {
+      await this.#query(SET_ACLS, [this.name, aclParams(items)]);
+    };
+    await applyInWaves(
+      valid,
+      (i) => documentKey(writes[i] as AclWrite),
+      results,
+      (positions) =>
+        writeIsolated(
+          positions.map((i) => writes[i] as AclWrite),
+          {
+            runBatch: run,
+            runOne: (item) => run([item]),
+            isItemError: (error) => classifyPgError(error) === 'data',
+            toItemError: (error) => toSinkError(error, 'ACL write'),
+          },
+        ),
+    );
+    return results;
+  }
+
+  async search(query: SearchQuery): Promise<SearchHit[]> {
+    this.#open();
+    if (!Number.isInteger(query.topK) || query.topK < 1 || query.topK > MAX_TOP_K) {
+      throw new ConfigError(`search: topK must be an integer in [1, ${MAX_TOP_K}], got ${query.topK}`);
+    }
+    if (!query.tenantId || !query.principal) throw new ConfigError('search: tenant and principal are required');
+    if (!(query.vector instanceof Float32Array) || !query.vector.every(Number.isFinite)) {
+      throw new ConfigError('search: the query vector must be a Float32Array of finite numbers');
+    }
+    const table = await this.#describe(query.modelKey);
+    if (!table) {
+      throw new ConfigError(
+        `search: the pgvector sink has no index for model ${query.modelKey} (nothing written yet?)`,
+      );
+    }
+    if (query.vector.length !== table.dimensions) {
+      throw new ConfigError(
+        `search: the query vector has ${query.vector.length} dimensions, model ${query.modelKey} has ${table.dimensions}`,
+      );
+    }
+    const efSearch = Math.min(1000, Math.max(this.#config.efSearch, query.topK));
+    const rows = await this.#withClient(async (client) => {
+      try {
+        // BEGIN and SET LOCAL in one round trip: the settings end with the transaction and never
+        // leak into the pooled connection.
+        await client.query(searchSettings(efSearch, this.#config.maxScanTuples));
+        const result = await client.query<{ document_id: string; chunk_index: number; content: string; score: number }>(
+          searchSql(table.names),
+          [encodeVector(query.vector), this.name, query.tenantId, query.principal, query.topK],
+        );
+        await client.query('COMMIT');
+        return result.rows;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    }, 'search');
+    return rows.map((r) => ({
+      documentId: r.document_id,
+      chunkIndex: r.chunk_index,
+      score: r.score,
+      content: r.content,
+    }));
+  }
+
+  async inspect(
+    index: IndexSpec,
+    tenantId: string,
+    documentId?: string,
+    options: InspectOptions = {},
+  ): Promise<StoredChunk[]> {
+    this.#open();
+    const table = await this.#describe(index.modelKey, index.dimensions);
+    if (!table) return [];
+    const withEmbeddings = options.includeEmbeddings === true;
+    const rows = await this.#read<{
+      tenant_id: string;
+      document_id: string;
+      chunk_index: number;
+      document_version: string;
+      acl_version: string;
+      acl: string[];
+      model_key: string;
+      content_hash: string;
+      embedding?: string;
+    }>(inspectSql(table.names, withEmbeddings), [this.name, tenantId, documentId ?? null], 'inspect');
+    return rows.map((r) => {
+      const chunk: StoredChunk = {
+        tenant_id: r.tenant_id,
+        document_id: r.document_id,
+        chunk_index: r.chunk_index,
+        document_version: Number(r.document_version),
+        acl_version: Number(r.acl_version),
+        acl: r.acl,
+        model: r.model_key,
+        content_hash: r.content_hash,
+      };
+      if (withEmbeddings && r.embedding !== undefined) chunk.embedding = decodeVectorText(r.embedding);
+      return chunk;
+    });
+  }
+
+  async *listDocuments(index: IndexSpec, tenantId: string): AsyncIterable<StoredDocument> {
+    this.#open();
+    const table = await this.#describe(index.modelKey, index.dimensions);
+    if (!table) return;
+    const pageSize = this.#config.listPageSize;
+    let after: string | undefined;
+    for (;;) {
+      // Each page is its own query on any pooled connection: an abandoned iterator holds nothing.
+      const rows = await this.#read<{
+        document_id: string;
+        document_version: string;
+        chunk_indexes: number[];
+        acl_version: string;
+        acl: string[];
+      }>(
+        listDocumentsSql(table.names, after !== undefined),
+        after === undefined ? [this.name, tenantId, pageSize] : [this.name, tenantId, pageSize, after],
+        'list documents',
+      );
+      for (const r of rows) {
+        yield {
+          documentId: r.document_id,
+          documentVersion: Number(r.document_version),
+          aclVersion: Number(r.acl_version),
+          acl: r.acl,
+          chunkIndexes: r.chunk_indexes,
+        };
+      }
+      if (rows.length < pageSize) return;
+      after = rows[rows.length - 1]?.document_id;
+    }
+  }
+
+  async listTenants(index: IndexSpec): Promise<string[]> {
+    this.#open();
+    const table = await this.#describe(index.modelKey, index.dimensions);
+    if (!table) return [];
+    const rows = await this.#read<{ tenant_id: string }>(listTenantsSql(table.names), [this.name], 'list tenants');
+    return rows.map((r) => r.tenant_id);
+  }
+
+  async healthCheck(): Promise<void> {
+    this.#open();
+    await checkPgvectorHealth(this.#pool);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.end();
+  }
+
+  #open(): void {
+    if (this.#closed) throw new Error(`pgvector sink ${this.name} is closed`);
+  }
+
+  /** A statement of a write path. Self-heals when the table or the vector type went away under us. */
+  async #query(sql: string, values: unknown[]): Promise<void> {
+    try {
+      await this.#pool.query(sql, values);
+    } catch (error) {
+      const code = sqlState(error);
+      if (code === '42P01' || code === '42804') {
+        // A dropped table (42P01) or a re-created extension (42804: the vector type has a new oid):
+        // forget what we cached, so the retry creates or looks it up again.
+        this.#ensured.clear();
+        this.#known.clear();
+        this.#base = undefined;
+        this.#vectorOid = undefined;
+        throw new RetriableError(`pgvector sink: schema changed under the writer: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  async #read<R extends pg.QueryResultRow>(sql: string, values: unknown[], what: string): Promise<R[]> {
+    try {
+      return (await this.#pool.query<R>(sql, values)).rows;
+    } catch (error) {
+      rethrow(error, what);
+    }
+  }
+
+  async #withClient<T>(fn: (client: pg.PoolClient) => Promise<T>, what: string): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      rethrow(error, what);
+    }
+    let broken: Error | undefined;
+    try {
+      return await fn(client);
+    } catch (error) {
+      if (classifyPgError(error) === 'unavailable') broken = error instanceof Error ? error : new Error(String(error));
+      rethrow(error, what);
+    } finally {
+      // A client whose connection failed is destroyed instead of going back to the pool.
+      client.release(broken);
+    }
+  }
+
+  #ensureBase(): Promise<void> {
+    this.#base ??= this.#withClient(async (client) => {
+      await client.query('BEGIN');
+      try {
+        await client.query(ENSURE_LOCK);
+        await client.query(baseDdl().join(';\n'));
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    }, 'ensure schema').catch((error: unknown) => {
+      this.#base = undefined;
+      throw error;
+    });
+    return this.#base;
+  }
+
+  #ready(index: IndexSpec): Promise<ChunkTable> {
+    this.#open();
+    let ready = this.#ensured.get(index.modelKey);
+    if (!ready) {
+      ready = this.#create(index).catch((error: unknown) => {
+        this.#ensured.delete(index.modelKey);
+        throw error;
+      });
+      this.#ensured.set(index.modelKey, ready);
+    }
+    return ready.then((table) => {
+      if (table.dimensions !== index.dimensions) throw dimensionMismatch(table, index);
+      return table;
+    });
+  }
+
+  async #create(index: IndexSpec): Promise<ChunkTable> {
+    const names = chunkTableNames(index.modelKey);
+    if (!Number.isInteger(index.dimensions) || index.dimensions < 1 || index.dimensions > MAX_DIMENSIONS) {
+      throw new ConfigError(
+        `model ${index.modelKey}: dimensions must be an integer in [1, ${MAX_DIMENSIONS}] (HNSW limit)`,
+      );
+    }
+    const table = await this.#withClient(async (client) => {
+      await client.query('BEGIN');
+      try {
+        await client.query(ENSURE_LOCK);
+        await client.query(baseDdl().join(';\n'));
+        const existing = (
+          await client.query<{ dimensions: number | null; comment: string | null }>(DESCRIBE_TABLE, [names.table])
+        ).rows[0];
+        if (existing) {
+          checkExisting(names, index, existing);
+        } else {
+          const ddl = chunkTableDdl(names, index.modelKey, index.dimensions, {
+            m: this.#config.hnswM,
+            efConstruction: this.#config.hnswEfConstruction,
+          });
+          await client.query(ddl.join(';\n'));
+        }
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+      return { names, dimensions: index.dimensions };
+    }, 'ensure index');
+    this.#base ??= Promise.resolve();
+    this.#known.set(index.modelKey, table);
+    return table;
+  }
+
+  /** The table of a model if it exists (reads never create tables). */
+  async #describe(modelKey: string, expectedDimensions?: number): Promise<ChunkTable | undefined> {
+    let table = this.#known.get(modelKey);
+    if (!table) {
+      const names = chunkTableNames(modelKey);
+      const row = (
+        await this.#read<{ dimensions: number | null; comment: string | null }>(
+          DESCRIBE_TABLE,
+          [names.table],
+          'describe index',
+        )
+      )[0];
+      if (!row) return undefined;
+      checkExisting(names, { modelKey, dimensions: row.dimensions ?? 0 }, row);
+      table = { names, dimensions: row.dimensions ?? 0 };
+      this.#known.set(modelKey, table);
+    }
+    if (expectedDimensions !== undefined && table.dimensions !== expectedDimensions) {
+      throw dimensionMismatch(table, { modelKey, dimensions: expectedDimensions });
+    }
+    return table;
+  }
+
+  #getVectorOid(): Promise<number> {
+    this.#vectorOid ??= this.#read<{ oid: number | null }>(VECTOR_TYPE_OID, [], 'vector type')
+      .then((rows) => {
+        const oid = rows[0]?.oid;
+        if (oid === null || oid === undefined) {
+          throw new RetriableError('pgvector sink: the vector extension is not installed in the sink database');
+        }
+        return oid;
+      })
+      .catch((error: unknown) => {
+        this.#vectorOid = undefined;
+        throw error;
+      });
+    return this.#vectorOid;
+  }
+}
+
+function dimensionMismatch(table: ChunkTable, index: IndexSpec): ConfigError {
+  return new ConfigError(
+    `pgvector sink: ${table.names.qualified} holds vector(${table.dimensions}) but model ${index.modelKey} is ` +
+      `configured with ${index.dimensions} dimensions; a model with other dimensions needs a new model version`,
+  );
+}
+
+function checkExisting(
+  names: ChunkTableNames,
+  index: IndexSpec,
+  existing: { dimensions: number | null; comment: string | null },
+): void {
+  if (existing.dimensions === null || existing.dimensions < 1) {
+    throw new ConfigError(`pgvector sink: ${names.qualified} exists but has no vector(n) embedding column`);
+  }
+  if (existing.comment !== null && existing.comment !== tableComment(index.modelKey)) {
+    throw new ConfigError(
+      `pgvector sink: ${names.qualified} belongs to another model (${existing.comment}); model keys ${index.modelKey} collide`,
+    );
+  }
+  if (existing.dimensions !== index.dimensions) {
+    throw dimensionMismatch({ names, dimensions: existing.dimensions }, index);
+  }
+}
+
+export interface PgvectorSinkOptions {
+  log?: Logger;
+  /** Options beyond the root configuration (tests, tools); validated like the rest. */
+  overrides?: Partial<PgvectorOptions>;
+}
+
+/** The registry's factory: `VECSYNC_SINK=pgvector`. */
+export function createPgvectorSink(root: PgvectorRootConfig, options: PgvectorSinkOptions = {}): Sink {
+  return new PgvectorSink(pgvectorConfigFrom(root, options.overrides), options.log);
+}

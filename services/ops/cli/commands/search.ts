@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../../config/index.ts';
+import { modelKey } from '../../../domain/types.ts';
+import { ConfigError } from '../../../domain/errors.ts';
+import { createLogger } from '../../../adapters/telemetry/log.ts';
+import { createEmbedder } from '../../../adapters/embedding/index.ts';
+import { createSink } from '../../../adapters/sinks/index.ts';
+
+/**
+ * `vecsync search --tenant T --principal P [--top K] "text"`: a kNN that only returns chunks the
+ * tenant and principal may see. Both are required: there is no unfiltered search.
+ */
+export function register(program: Command): void {
+  program
+    .command('search')
+    .description('permission-filtered semantic search')
+    .argument('<text>', 'query text')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .requiredOption('--principal <principal>', 'principal (user or group) searching')
+    .option('--top <k>', 'results to return', '5')
+    .option('--json', 'print JSON: [{document_id, chunk_index, score}] best first')
+    .action(async (text: string, opts: { tenant: string; principal: string; top: string; json?: boolean }) => {
+      const topK = Number(opts.top);
+      if (!Number.isInteger(topK) || topK < 1 || topK > 1000)
+        throw new ConfigError(`invalid --top ${opts.top}: expected 1..1000`);
+      const config = loadConfig();
+      const log = createLogger(config.logLevel);
+      const embedder = createEmbedder({ ...config.embedder, retry: config.retry, log });
+      const sink = createSink(config, { log });
+      try {
+        const [vector] = await embedder.embed([text]);
+        const hits = await sink.search({
+          modelKey: modelKey(config.embedder.model, config.embedder.version),
+          tenantId: opts.tenant,
+          principal: opts.principal,
+          vector: vector!,
+          topK,
+        });
+        if (opts.json) {
+          process.stdout.write(
+            JSON.stringify(
+              hits.map((h) => ({ document_id: h.documentId, chunk_index: h.chunkIndex, score: h.score })),
+            ) + '\n',
+          );
+          return;
+        }
+        for (const h of hits) process.stdout.write(`${h.score.toFixed(4)}  ${h.documentId}#${h.chunkIndex}\n`);
+        if (hits.length === 0) process.stdout.write('no results\n');
+      } finally {
+        await sink.close();
+      }
+    });
+}

@@ -1,0 +1,222 @@
+/**
+ * `vecsync connectors apply|status`: provision topics, put the connector config only when it
+ * differs from the live one (so a repeated apply never restarts the connector), and wait until the
+ * connector and every task run.
+ */
+import type { Config } from '../../config/index.ts';
+import { describeError, RetriableError, VecsyncError } from '../../domain/errors.ts';
+import { ConnectClient, type ConnectorStatus } from './connect-client.ts';
+import {
+  configDifferences,
+  redactConnectorConfig,
+  renderConnectorFromConfig,
+  slotName,
+  type RenderedConnector,
+} from './render.ts';
+import { pipelineTopics, provisionTopics, type TopicProvisionReport } from '../../adapters/kafka/admin.ts';
+import { createKafka } from '../../adapters/kafka/client.ts';
+import { createLogger } from '../../adapters/telemetry/log.ts';
+
+/** The connector or one of its tasks failed; `trace` is the first line of Connect's trace. */
+export class ConnectorFailedError extends VecsyncError {
+  readonly retriable = false;
+}
+
+export interface ApplyOptions {
+  partitions?: number;
+  /** How long to wait for RUNNING. */
+  timeoutMs?: number;
+  pollMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface ApplyReport {
+  connector: string;
+  topics: TopicProvisionReport;
+  /** false: the live config already matched; nothing was sent to Connect. */
+  changed: boolean;
+  created: boolean;
+  changedKeys: string[];
+  status: ConnectorSummary;
+}
+
+export interface ConnectorSummary {
+  name: string;
+  state: string;
+  worker_id: string;
+  tasks: Array<{ id: number; state: string; worker_id: string; trace?: string }>;
+}
+
+export function summarizeStatus(status: ConnectorStatus): ConnectorSummary {
+  return {
+    name: status.name,
+    state: status.connector.state,
+    worker_id: status.connector.worker_id,
+    tasks: status.tasks.map((t) => ({
+      id: t.id,
+      state: t.state,
+      worker_id: t.worker_id,
+      ...(t.trace ? { trace: firstLine(t.trace) } : {}),
+    })),
+  };
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0]?.trim() ?? s;
+}
+
+/** The failure of a status, as one line, or null when nothing failed. */
+export function failureOf(status: ConnectorStatus): string | null {
+  if (status.connector.state === 'FAILED') {
+    return `connector ${status.name} FAILED: ${firstLine(status.connector.trace ?? 'no trace')}`;
+  }
+  const failed = status.tasks.find((t) => t.state === 'FAILED');
+  if (failed) return `connector ${status.name} task ${failed.id} FAILED: ${firstLine(failed.trace ?? 'no trace')}`;
+  return null;
+}
+
+export function isRunning(status: ConnectorStatus): boolean {
+  return (
+    status.connector.state === 'RUNNING' && status.tasks.length > 0 && status.tasks.every((t) => t.state === 'RUNNING')
+  );
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function applyConnectors(config: Config, options: ApplyOptions = {}): Promise<ApplyReport> {
+  const log = options.log ?? (() => undefined);
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const pollMs = options.pollMs ?? 500;
+
+  // Client logs go to stderr through the logger, so stdout stays clean for --json.
+  const kafka = createKafka(config.kafkaBrokers, 'vecsync-admin', createLogger('warn', 'connectors'));
+  let topics: TopicProvisionReport;
+  try {
+    topics = await provisionTopics(kafka, pipelineTopics(config.topicPrefix, options.partitions));
+  } catch (error) {
+    throw new RetriableError(`cannot provision topics on ${config.kafkaBrokers.join(',')}: ${describeError(error)}`, {
+      cause: error,
+    });
+  }
+  log(
+    `topics: ${topics.created.length} created${topics.created.length ? ` (${topics.created.join(', ')})` : ''}, ` +
+      `${topics.existing.length} already present${topics.reconfigured.length ? `, reconfigured ${topics.reconfigured.join(', ')}` : ''}`,
+  );
+  for (const w of topics.warnings) log(`warning: ${w}`);
+
+  const desired = await renderConnectorFromConfig(config);
+  const client = new ConnectClient(config.connectUrl);
+  const live = await client.getConfig(desired.name);
+  const changedKeys = live === null ? [] : configDifferences(live, desired.config);
+  const changed = live === null || changedKeys.length > 0;
+  if (changed) {
+    await client.putConfig(desired.name, desired.config);
+    log(
+      live === null
+        ? `connector ${desired.name}: created`
+        : `connector ${desired.name}: updated (${changedKeys.join(', ')})`,
+    );
+  } else {
+    log(`connector ${desired.name}: config unchanged`);
+  }
+  const status = await waitUntilRunning(client, desired, { timeoutMs, pollMs, changed });
+  log(`connector ${desired.name}: ${status.state}, ${status.tasks.map((t) => `task ${t.id} ${t.state}`).join(', ')}`);
+  return { connector: desired.name, topics, changed, created: live === null, changedKeys, status };
+}
+
+/**
+ * Polls until the connector and all its tasks are RUNNING. After a config change it first waits
+ * for the tasks to carry the new config (right after the PUT the old tasks still report RUNNING),
+ * and then for RUNNING to hold for a moment (a task can fail right after it starts, e.g. while the
+ * previous one still holds the replication slot).
+ */
+export async function waitUntilRunning(
+  client: ConnectClient,
+  desired: RenderedConnector,
+  options: { timeoutMs: number; pollMs: number; changed: boolean; settleMs?: number },
+): Promise<ConnectorSummary> {
+  const deadline = Date.now() + options.timeoutMs;
+  const settleMs = options.changed ? (options.settleMs ?? 3000) : 0;
+  let runningSince: number | null = null;
+  let last = 'no status yet';
+  let tasksUpdated = !options.changed;
+  while (Date.now() < deadline) {
+    try {
+      if (!tasksUpdated) {
+        const tasks = await client.getTasks(desired.name);
+        tasksUpdated =
+          tasks !== null &&
+          tasks.length > 0 &&
+          tasks.every((t) =>
+            Object.entries(desired.config).every(
+              ([k, v]) => k === 'tasks.max' || t.config[k] === undefined || t.config[k] === v,
+            ),
+          );
+      }
+      const status = await client.getStatus(desired.name);
+      if (status) {
+        const failure = failureOf(status);
+        if (failure) throw new ConnectorFailedError(failure);
+        last = `${status.connector.state}, tasks: ${status.tasks.map((t) => `${t.id}=${t.state}`).join(',') || 'none'}`;
+        if (tasksUpdated && isRunning(status)) {
+          runningSince ??= Date.now();
+          if (Date.now() - runningSince >= settleMs) return summarizeStatus(status);
+        } else {
+          runningSince = null;
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof RetriableError)) throw error;
+      last = describeError(error);
+    }
+    await sleep(options.pollMs);
+  }
+  throw new RetriableError(
+    `connector ${desired.name} not RUNNING after ${Math.round(options.timeoutMs / 1000)} s (${last})`,
+  );
+}
+
+export interface SlotReport {
+  slot_name: string;
+  exists: boolean;
+  active?: boolean;
+  active_pid?: number | null;
+  confirmed_flush_lsn?: string | null;
+  retained_wal_bytes?: number | null;
+}
+
+export interface StatusReport {
+  connector: string;
+  exists: boolean;
+  status?: ConnectorSummary;
+  running: boolean;
+  failure?: string;
+  config_in_sync?: boolean;
+  changed_keys?: string[];
+  slot?: SlotReport;
+}
+
+/** The connector's status, whether its config matches the rendered one, and its slot (when `slot` is given). */
+export async function connectorStatus(
+  config: Config,
+  slot?: (slotName: string) => Promise<SlotReport>,
+): Promise<StatusReport> {
+  const desired = await renderConnectorFromConfig(config);
+  const client = new ConnectClient(config.connectUrl);
+  const [status, live] = await Promise.all([client.getStatus(desired.name), client.getConfig(desired.name)]);
+  const report: StatusReport = { connector: desired.name, exists: status !== null, running: false };
+  if (status) {
+    report.status = summarizeStatus(status);
+    report.running = isRunning(status);
+    const failure = failureOf(status);
+    if (failure) report.failure = failure;
+  }
+  if (live) {
+    report.changed_keys = configDifferences(live, desired.config);
+    report.config_in_sync = report.changed_keys.length === 0;
+  }
+  if (slot) report.slot = await slot(slotName(config.topicPrefix));
+  return report;
+}
+
+export { redactConnectorConfig };

@@ -1,0 +1,145 @@
+/**
+ * `vecsync status`: one view of the pipeline for operators and scripts. Every figure is read from
+ * its source of truth at call time: the stack's processes, Kafka's group offsets, the outbox and
+ * the replication slot in PostgreSQL.
+ */
+import pg from 'pg';
+import type { Config } from '../../config/index.ts';
+import { describeError } from '../../domain/errors.ts';
+import { createLogger } from '../../adapters/telemetry/log.ts';
+import { createKafka } from '../../adapters/kafka/client.ts';
+import { LANES, SERVICES, topicsFor } from '../../adapters/kafka/topics.ts';
+import { stackStatus } from '../../stack/stack.ts';
+
+export interface GroupLag {
+  group: string;
+  topic: string;
+  lag: number;
+  partitions: number;
+}
+
+export interface PipelineStatus {
+  components: Record<string, { state: string; port: number; pid: number | null; version: string }>;
+  consumer_groups: GroupLag[];
+  /** Per lane: queued outbox rows and the age of the oldest (seconds), from the outbox created_at. */
+  outbox: Record<string, { queued: number; failed: number; oldest_unapplied_age_seconds: number }>;
+  dlq: Record<string, number>;
+  replication_slots: { slot_name: string; active: boolean; retained_wal_bytes: number }[];
+  errors: string[];
+}
+
+export async function collectStatus(config: Config): Promise<PipelineStatus> {
+  const status: PipelineStatus = {
+    components: {},
+    consumer_groups: [],
+    outbox: {},
+    dlq: {},
+    replication_slots: [],
+    errors: [],
+  };
+  await Promise.all([
+    componentStatus(config, status).catch((e: unknown) => void status.errors.push(`stack: ${describeError(e)}`)),
+    kafkaStatus(config, status).catch((e: unknown) => void status.errors.push(`kafka: ${describeError(e)}`)),
+    sourceStatus(config, status).catch((e: unknown) => void status.errors.push(`source: ${describeError(e)}`)),
+  ]);
+  return status;
+}
+
+async function componentStatus(config: Config, status: PipelineStatus): Promise<void> {
+  const stack = await stackStatus(config);
+  for (const c of Object.values(stack.components))
+    status.components[c.name] = { state: c.state, port: c.port, pid: c.pid, version: c.version };
+}
+
+async function kafkaStatus(config: Config, status: PipelineStatus): Promise<void> {
+  const kafka = createKafka(config.kafkaBrokers, 'vecsync-status', createLogger('silent'));
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const topics = topicsFor(config.topicPrefix);
+    const existing = new Set(await admin.listTopics());
+    for (const service of SERVICES) {
+      const topic = topics.dlq(service);
+      if (!existing.has(topic)) continue;
+      const offsets = await admin.fetchTopicOffsets(topic);
+      status.dlq[service] = offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+    }
+    const { groups } = await admin.listGroups();
+    const ours = groups.map((g) => g.groupId).filter((g) => g.startsWith(`${config.groupPrefix}.`));
+    for (const group of ours.sort()) {
+      const committed = await admin.fetchOffsets({ groupId: group });
+      for (const { topic, partitions } of committed) {
+        if (!existing.has(topic)) continue;
+        const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, p]));
+        let lag = 0;
+        for (const p of partitions) {
+          const end = ends.get(p.partition);
+          if (!end) continue;
+          // No committed offset yet (-1) means the group starts from the earliest message.
+          const from = Number(p.offset) >= 0 ? Number(p.offset) : Number(end.low);
+          lag += Math.max(0, Number(end.high) - from);
+        }
+        status.consumer_groups.push({ group, topic, lag, partitions: partitions.length });
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function sourceStatus(config: Config, status: PipelineStatus): Promise<void> {
+  const client = new pg.Client({ connectionString: config.sourceUrl, connectionTimeoutMillis: 3000 });
+  await client.connect();
+  try {
+    const backlog = await client.query<{ lane: string; queued: string; failed: string; age: number | null }>(
+      `SELECT lane,
+              count(*) FILTER (WHERE status = 'queued') AS queued,
+              count(*) FILTER (WHERE status = 'failed') AS failed,
+              extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'queued'))::float8 AS age
+         FROM vecsync.vector_sync_outbox GROUP BY lane`,
+    );
+    for (const lane of LANES) status.outbox[lane] = { queued: 0, failed: 0, oldest_unapplied_age_seconds: 0 };
+    for (const r of backlog.rows) {
+      status.outbox[r.lane] = {
+        queued: Number(r.queued),
+        failed: Number(r.failed),
+        oldest_unapplied_age_seconds: r.age ?? 0,
+      };
+    }
+    const slots = await client.query<{ slot_name: string; active: boolean; retained: string | null }>(
+      `SELECT slot_name, active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained FROM pg_replication_slots`,
+    );
+    status.replication_slots = slots.rows.map((r) => ({
+      slot_name: r.slot_name,
+      active: r.active,
+      retained_wal_bytes: Number(r.retained ?? 0),
+    }));
+  } finally {
+    await client.end();
+  }
+}
+
+export function formatStatus(s: PipelineStatus): string {
+  const lines: string[] = [];
+  lines.push('components:');
+  for (const [name, c] of Object.entries(s.components))
+    lines.push(`  ${name.padEnd(9)} ${c.state.padEnd(9)} port ${c.port}  pid ${c.pid ?? '-'}`);
+  lines.push('outbox (queued / failed / oldest unapplied age):');
+  for (const [lane, o] of Object.entries(s.outbox))
+    lines.push(`  ${lane.padEnd(9)} ${o.queued} / ${o.failed} / ${o.oldest_unapplied_age_seconds.toFixed(1)}s`);
+  lines.push('consumer groups (lag):');
+  for (const g of s.consumer_groups) lines.push(`  ${g.group}  ${g.topic}  lag ${g.lag}`);
+  lines.push(
+    `dead letters: ${
+      Object.entries(s.dlq)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || 'none'
+    }`,
+  );
+  for (const slot of s.replication_slots)
+    lines.push(
+      `replication slot ${slot.slot_name}: ${slot.active ? 'active' : 'INACTIVE'}, retains ${(slot.retained_wal_bytes / 1048576).toFixed(1)} MiB of WAL`,
+    );
+  for (const e of s.errors) lines.push(`error: ${e}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,393 @@
+/**
+ * One reconcile pass: the sink against the source of truth (documents, ACLs, tombstones, with the
+ * ledger's chunk counts) and the state topic against the source, per tenant. See README.md in this
+ * folder for the design; in short:
+ *
+ * Phase A (checksums, memory O(tenants × buckets) plus the state topic's key table):
+ *   the sink is streamed tenant by tenant through `Sink.listDocuments` and the state topic is read
+ *   to its end, both folded into per-bucket XOR checksums as they pass, while PostgreSQL computes
+ *   the source's checksums of the same buckets (only hashes leave the database). Phase A only
+ *   selects buckets: a document that changes during the pass makes its bucket differ at worst.
+ * Phase B (detail, only for buckets whose checksums differ, at most `maxDetailDocuments` source
+ *   rows at a time): source rows of those buckets are loaded, the sink's documents of those buckets
+ *   streamed against them, the state topic read again for its differing buckets. Documents changed
+ *   within the settle window are in flight, not drift. Every finding is confirmed by reading its
+ *   source row again: if it changed meanwhile, it is in flight too.
+ * Repair (optional) follows each confirmed batch (see plan.ts, repair.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import type { Logger } from '../../adapters/telemetry/log.ts';
+import type { Kafka } from '../../adapters/kafka/client.ts';
+import type { IndexSpec, Sink } from '../../adapters/sinks/types.ts';
+import {
+  bucketCount,
+  bucketOf,
+  classifyDocument,
+  differingDigestBuckets,
+  DriftTally,
+  wholeDocumentFinding,
+  type DriftKind,
+  type DriftReport,
+  type ExpectedDocument,
+  type SinkDocument,
+  type TenantCounts,
+} from '../../domain/transforms/drift.ts';
+import type { RepairItem } from './plan.ts';
+import { addRepairCounts, emptyRepairCounts, repairBatch, type RepairCounts } from './repair.ts';
+import { sinkBucketSums, sinkDetail, type SinkSums } from './sink-scan.ts';
+import {
+  databaseNow,
+  minusMs,
+  settledCounts,
+  sourceBucketSums,
+  sourceByKeys,
+  sourceDetail,
+  tenantSizes,
+  type SourceRow,
+} from './source.ts';
+import { foldStateTopic, stateBucketSums, stateDetail, type TopicState } from './state-topic.ts';
+
+export interface ReconcilerDeps {
+  /** Source database: documents, ACLs, tombstones, outbox and the ledger. */
+  source: pg.Pool;
+  sink: Sink;
+  kafka: Kafka;
+  /** The compacted state topic (`<prefix>.state.documents`). */
+  stateTopic: string;
+  /** VECSYNC_SINK_NAME: whose ledger rows to read. */
+  sinkName: string;
+  /** The model index to reconcile (the active model's by default). */
+  index: IndexSpec;
+  /** Each topic read uses a throw-away group `<groupPrefix>.reconcile.<run>.<n>`, deleted afterwards. */
+  groupPrefix: string;
+  log: Logger;
+  /** The registered model of `index`, needed to re-embed; null: content repairs are skipped. */
+  model: { name: string; version: number } | null;
+}
+
+export interface ReconcileOptions {
+  /** Only these tenants (default: every tenant of the source, the sink and the state topic). */
+  tenants?: string[];
+  /** Re-enqueue events for what is found (default: report only). */
+  repair?: boolean;
+  /** Documents changed within this window are in flight, not drift. Default 60 s. */
+  settleMs?: number;
+  /** Document keys kept per kind in `samples`. Default 10. */
+  sampleSize?: number;
+  /** Source rows held at once in phase B. Default 100,000. */
+  maxDetailDocuments?: number;
+  /** Tenants scanned (phase A) and detailed (phase B) at the same time. Default 4. */
+  concurrency?: number;
+  signal?: AbortSignal;
+}
+
+export const StateFinding = { missing: 'missing', extra: 'extra', stale: 'stale' } as const;
+export type StateFinding = (typeof StateFinding)[keyof typeof StateFinding];
+
+export interface ReconcileReport extends DriftReport {
+  /** Settled searchable documents per tenant, as the source, the state topic and the sink count them. */
+  counts: Record<string, TenantCounts>;
+  /**
+   * Keys whose latest state in the state topic disagrees with the source: `missing` (searchable in
+   * the source, not in the topic), `extra` (searchable in the topic only), `stale` (other versions).
+   */
+  state_topic: Record<StateFinding, number> & { samples: Record<StateFinding, string[]> };
+  /** Documents changed within the settle window: in flight, not judged. */
+  pending: number;
+  mode: 'dry-run' | 'repair';
+  /** What `--repair` enqueued; null in a dry run. */
+  repair: RepairCounts | null;
+  scope: { sink: string; model: string; tenants: string[] | 'all'; settle_ms: number };
+  stats: {
+    tenants: number;
+    /** Searchable documents of the source in scope. */
+    source_documents: number;
+    sink_documents: number;
+    state_messages: number;
+    state_keys: number;
+    state_invalid: number;
+    /** Bytes of the state topic's key table. */
+    state_table_bytes: number;
+    buckets: number;
+    differing_buckets: number;
+    /** Source rows read in detail (phase B). */
+    detail_documents: number;
+    /** Time spent on checksums (phase A) and on the differing buckets' detail and repairs (phase B). */
+    phase_a_ms: number;
+    phase_b_ms: number;
+  };
+  started_at: string;
+  duration_ms: number;
+}
+
+interface Candidate {
+  tenant: string;
+  key: string;
+  document: string;
+  /** The source row the finding was made against (undefined: unknown to the source). */
+  seen: SourceRow | undefined;
+  /** `chunkEnd`: the highest chunk index the sink holds plus one (0 when it holds none). */
+  sink?: { found: [DriftKind, number][]; whole: 'missing' | 'ghost' | undefined; chunkEnd: number };
+  state?: { finding: StateFinding; topic: TopicState | null };
+}
+
+const CONFIRM_BATCH = 500;
+
+function toExpected(row: SourceRow): ExpectedDocument {
+  return {
+    tenant_id: row.tenant_id,
+    document_id: row.document_id,
+    version: row.version,
+    acl_version: row.acl_version,
+    acl: row.acl,
+    deleted: row.status !== 'active',
+    chunk_count: row.chunk_count,
+  };
+}
+
+function sameSource(a: SourceRow | undefined, b: SourceRow | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.version === b.version && a.acl_version === b.acl_version && a.status === b.status;
+}
+
+async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  });
+  await Promise.all(workers);
+}
+
+export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions = {}): Promise<ReconcileReport> {
+  const { source, sink, kafka, index, log } = deps;
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  const settleMs = options.settleMs ?? 60_000;
+  const sampleSize = options.sampleSize ?? 10;
+  const maxDetail = options.maxDetailDocuments ?? 100_000;
+  const signal = options.signal;
+  const scope = options.tenants && options.tenants.length > 0 ? new Set(options.tenants) : null;
+  const concurrency = options.concurrency ?? 4;
+  const ledger = { sinkName: deps.sinkName, modelKey: index.modelKey };
+  const run = `${Date.now().toString(36)}.${randomBytes(3).toString('hex')}`;
+  const groupOf = (n: string) => `${deps.groupPrefix}.reconcile.${run}.${n}`;
+
+  // ---- Phase A: checksums --------------------------------------------------------------------
+  // The three sides are read at the same time: the source's sums are computed by PostgreSQL while
+  // this process folds the sink and the state topic. A document changing meanwhile can only make a
+  // bucket differ, and phase B judges it from fresh reads.
+  const sizes = await tenantSizes(source, scope ? [...scope] : null);
+  const bucketsOf = (tenant: string) => bucketCount(sizes.get(tenant) ?? 0);
+  const sinkSums = new Map<string, SinkSums>();
+  const [sinkTenants, fold, sourceSums] = await Promise.all([
+    (async () => {
+      const tenants = scope ? [...scope] : [...new Set([...sizes.keys(), ...(await sink.listTenants(index))])];
+      await forEachLimit(tenants, concurrency, async (tenant) => {
+        sinkSums.set(tenant, await sinkBucketSums(sink, index, tenant, bucketsOf(tenant), signal));
+      });
+      return tenants;
+    })(),
+    foldStateTopic(kafka, deps.stateTopic, groupOf('a'), (t) => (scope ? scope.has(t) : true), signal),
+    sourceBucketSums(source, new Map([...sizes.keys()].map((t) => [t, bucketsOf(t)])), ledger),
+  ]);
+  const tenants = (scope ? [...scope] : [...new Set([...sizes.keys(), ...sinkTenants, ...fold.tenants])]).sort();
+  const stateSums = stateBucketSums(fold, bucketsOf);
+
+  const diffs = new Map<string, { buckets: number; sink: number[]; state: number[] }>();
+  let bucketTotal = 0;
+  let differingTotal = 0;
+  for (const tenant of tenants) {
+    const buckets = bucketsOf(tenant);
+    bucketTotal += buckets;
+    const sinkDiff = differingDigestBuckets(buckets, sourceSums.get(tenant)?.held, sinkSums.get(tenant)?.held);
+    const stateDiff = differingDigestBuckets(buckets, sourceSums.get(tenant)?.state, stateSums.get(tenant));
+    differingTotal += new Set([...sinkDiff, ...stateDiff]).size;
+    if (sinkDiff.length > 0 || stateDiff.length > 0) diffs.set(tenant, { buckets, sink: sinkDiff, state: stateDiff });
+  }
+  log.debug(
+    { tenants: tenants.length, buckets: bucketTotal, differing: differingTotal },
+    'reconcile: checksums compared',
+  );
+
+  // ---- Phase B: detail of the differing buckets ---------------------------------------------
+  const phaseB = performance.now();
+  const cutoff = await minusMs(source, await databaseNow(source), settleMs);
+  const settled = await settledCounts(source, tenants, cutoff);
+  const tally = new DriftTally(sampleSize);
+  for (const tenant of tenants) tally.tenant(tenant);
+  const stateTopic: ReconcileReport['state_topic'] = {
+    missing: 0,
+    extra: 0,
+    stale: 0,
+    samples: { missing: [], extra: [], stale: [] },
+  };
+  let pending = [...settled.values()].reduce((n, s) => n + s.pending, 0);
+  let detailDocuments = 0;
+  const repairs = options.repair ? emptyRepairCounts() : null;
+
+  const stateWanted = new Map(
+    [...diffs]
+      .filter(([, d]) => d.state.length > 0)
+      .map(([tenant, d]) => [tenant, { buckets: d.buckets, ids: new Set(d.state) }]),
+  );
+  const topicDetail =
+    stateWanted.size > 0 ? await stateDetail(kafka, deps.stateTopic, groupOf('b'), stateWanted, signal) : new Map();
+
+  const candidates: Candidate[] = [];
+  const flush = async () => {
+    if (candidates.length === 0) return;
+    const batch = candidates.splice(0, candidates.length);
+    const fresh = await sourceByKeys(
+      source,
+      batch.map((c) => ({ tenant_id: c.tenant, document_id: c.document })),
+      cutoff,
+      ledger,
+    );
+    const items = new Map<string, RepairItem>();
+    for (const c of batch) {
+      const now = fresh.get(c.key);
+      if (!sameSource(c.seen, now) || now?.pending) {
+        pending++;
+        continue;
+      }
+      const item = items.get(c.key) ?? { tenant_id: c.tenant, document_id: c.document, kinds: [] };
+      if (c.sink) {
+        tally.record(c.tenant, c.key, c.sink.found, c.sink.whole);
+        item.kinds = [...item.kinds, ...c.sink.found.map(([kind]) => kind)];
+        if (c.sink.chunkEnd > 0) item.sinkChunkEnd = Math.max(item.sinkChunkEnd ?? 0, c.sink.chunkEnd);
+      }
+      if (c.state) {
+        stateTopic[c.state.finding]++;
+        if (stateTopic.samples[c.state.finding].length < sampleSize) stateTopic.samples[c.state.finding].push(c.key);
+        if (c.state.finding === StateFinding.missing) tally.stateTopic(c.tenant, -1);
+        if (c.state.finding === StateFinding.extra) tally.stateTopic(c.tenant, 1);
+        item.stateTopic = { topic: c.state.topic };
+      }
+      items.set(c.key, item);
+    }
+    if (repairs && items.size > 0) {
+      addRepairCounts(repairs, await repairBatch(source, { ...ledger, model: deps.model }, [...items.values()]));
+    }
+  };
+  const add = async (c: Candidate) => {
+    candidates.push(c);
+    if (candidates.length >= CONFIRM_BATCH) await flush();
+  };
+
+  // Tenants are detailed side by side; each holds at most its share of `maxDetailDocuments` rows.
+  await forEachLimit([...diffs], concurrency, async ([tenant, diff]) => {
+    const sinkBuckets = new Set(diff.sink);
+    const stateBuckets = new Set(diff.state);
+    const all = [...new Set([...diff.sink, ...diff.state])].sort((a, b) => a - b);
+    const perBucket = Math.max(1, (sizes.get(tenant) ?? 0) / diff.buckets);
+    const groupSize = Math.max(1, Math.floor(maxDetail / concurrency / perBucket));
+    for (let g = 0; g < all.length; g += groupSize) {
+      if (signal?.aborted) throw signal.reason;
+      const group = all.slice(g, g + groupSize);
+      const rows = await sourceDetail(source, tenant, diff.buckets, group, cutoff, ledger);
+      detailDocuments += rows.length;
+      const byKey = new Map(rows.map((r) => [`${r.tenant_id}:${r.document_id}`, r]));
+      const sinkSet = new Set(group.filter((b) => sinkBuckets.has(b)));
+      const stateSet = new Set(group.filter((b) => stateBuckets.has(b)));
+
+      if (sinkSet.size > 0) {
+        const seen = new Set<string>();
+        for await (const doc of sinkDetail(sink, index, tenant, diff.buckets, sinkSet)) {
+          const key = `${tenant}:${doc.document_id}`;
+          seen.add(key);
+          const row = byKey.get(key);
+          if (row?.pending) continue;
+          await judge(tenant, key, doc.document_id, row, doc);
+        }
+        for (const row of rows) {
+          const key = `${row.tenant_id}:${row.document_id}`;
+          if (seen.has(key) || row.pending || !sinkSet.has(bucketOf(tenant, row.document_id, diff.buckets))) continue;
+          await judge(tenant, key, row.document_id, row, undefined);
+        }
+      }
+
+      if (stateSet.size > 0) {
+        for (const row of rows) {
+          if (row.pending || !stateSet.has(bucketOf(tenant, row.document_id, diff.buckets))) continue;
+          const key = `${row.tenant_id}:${row.document_id}`;
+          const topic: TopicState | undefined = topicDetail.get(key);
+          const inSource = row.status === 'active';
+          const inTopic = topic?.searchable === true;
+          const finding =
+            inSource && !inTopic
+              ? StateFinding.missing
+              : !inSource && inTopic
+                ? StateFinding.extra
+                : inSource && (topic!.version !== row.version || topic!.acl_version !== row.acl_version)
+                  ? StateFinding.stale
+                  : undefined;
+          if (finding)
+            await add({ tenant, key, document: row.document_id, seen: row, state: { finding, topic: topic ?? null } });
+        }
+        // Keys only the topic knows (no document, no tombstone), in this group's buckets.
+        for (const [key, topic] of topicDetail as Map<string, TopicState>) {
+          if (!topic.searchable || byKey.has(key) || !key.startsWith(`${tenant}:`)) continue;
+          const document = key.slice(tenant.length + 1);
+          if (!stateSet.has(bucketOf(tenant, document, diff.buckets))) continue;
+          await add({ tenant, key, document, seen: undefined, state: { finding: StateFinding.extra, topic } });
+        }
+      }
+    }
+  });
+  await flush();
+
+  async function judge(
+    tenant: string,
+    key: string,
+    document: string,
+    row: SourceRow | undefined,
+    doc: SinkDocument | undefined,
+  ): Promise<void> {
+    const found = classifyDocument(row ? toExpected(row) : undefined, doc);
+    if (found.length === 0) return;
+    const chunkEnd = doc ? Math.max(0, ...doc.chunk_indexes) + (doc.chunk_indexes.length > 0 ? 1 : 0) : 0;
+    await add({ tenant, key, document, seen: row, sink: { found, whole: wholeDocumentFinding(found, doc), chunkEnd } });
+  }
+
+  const sourceCounts = new Map(tenants.map((t) => [t, settled.get(t)?.searchable ?? 0]));
+  const drift = tally.report(sourceCounts);
+  let sinkDocuments = 0;
+  for (const s of sinkSums.values()) sinkDocuments += s.documents;
+  let searchable = 0;
+  for (const s of sourceSums.values()) searchable += s.state.total();
+  const report: ReconcileReport = {
+    drift: drift.drift,
+    tenants: drift.tenants,
+    samples: drift.samples,
+    counts: drift.counts ?? {},
+    state_topic: stateTopic,
+    pending,
+    mode: options.repair ? 'repair' : 'dry-run',
+    repair: repairs,
+    scope: {
+      sink: deps.sinkName,
+      model: index.modelKey,
+      tenants: scope ? [...scope].sort() : 'all',
+      settle_ms: settleMs,
+    },
+    stats: {
+      tenants: tenants.length,
+      source_documents: searchable,
+      sink_documents: sinkDocuments,
+      state_messages: fold.messages,
+      state_keys: fold.table.size,
+      state_invalid: fold.invalid,
+      state_table_bytes: fold.table.bytes,
+      buckets: bucketTotal,
+      differing_buckets: differingTotal,
+      detail_documents: detailDocuments,
+      phase_a_ms: Math.round(phaseB - started),
+      phase_b_ms: Math.round(performance.now() - phaseB),
+    },
+    started_at: startedAt,
+    duration_ms: Math.round(performance.now() - started),
+  };
+  log.debug({ drift: report.drift, stats: report.stats, duration_ms: report.duration_ms }, 'reconcile pass finished');
+  return report;
+}

@@ -1,0 +1,246 @@
+/**
+ * The reconciler's reads of the source database: documents, ACLs and tombstones (the truth) and the
+ * ledger (chunk counts, in the same database). Bucket checksums are computed inside PostgreSQL, so a
+ * pass over a tenant moves a few hashes per bucket, not its documents; rows are only fetched for the
+ * buckets that differ. The digest formulas are the ones in transforms/drift.ts, written in SQL.
+ */
+import type pg from 'pg';
+import { classifyPgError } from '../../domain/pg-errors.ts';
+import { DigestBuckets, digestOfSigned } from '../../domain/transforms/drift.ts';
+
+/** Bucket of a document, as `bucketOf` computes it; `$b` is the tenant's bucket count. */
+const bucketSql = (tenant: string, document: string, buckets: string) =>
+  `(('x' || substr(md5(${tenant} || ':' || ${document}), 1, 8))::bit(32)::bigint % ${buckets})`;
+const md5u64Sql = (text: string) => `('x' || substr(md5(${text}), 1, 16))::bit(64)::bigint`;
+
+/** Source state of one document (a row of `documents`, or a tombstone without one). */
+export interface SourceRow {
+  tenant_id: string;
+  document_id: string;
+  version: number;
+  acl_version: number;
+  /** `hard_deleted` for a tombstone without a document row. */
+  status: 'active' | 'archived' | 'deleted' | 'hard_deleted';
+  acl: string[];
+  /** Chunks the ledger recorded for exactly this version (null when it has not recorded it). */
+  chunk_count: number | null;
+  /** Changed after the settle cutoff: in flight, not judged. */
+  pending: boolean;
+}
+
+export interface BucketSums {
+  /** `heldDigest` of the documents the sink should hold, per bucket. */
+  held: DigestBuckets;
+  /** `stateDigest` of the searchable documents, per bucket. */
+  state: DigestBuckets;
+}
+
+async function query<R extends pg.QueryResultRow>(
+  db: pg.Pool | pg.PoolClient,
+  sql: string,
+  values: unknown[],
+): Promise<R[]> {
+  try {
+    return (await db.query<R>(sql, values)).rows;
+  } catch (error) {
+    throw classifyPgError(error, 'source database (reconciler)');
+  }
+}
+
+/** The database clock (timestamps are compared with it, never with this machine's). */
+export async function databaseNow(db: pg.Pool): Promise<string> {
+  const rows = await query<{ now: string }>(db, 'SELECT clock_timestamp()::text AS now', []);
+  return rows[0]!.now;
+}
+
+/** `at` minus `ms`, as timestamptz text. */
+export async function minusMs(db: pg.Pool, at: string, ms: number): Promise<string> {
+  const rows = await query<{ t: string }>(
+    db,
+    `SELECT ($1::timestamptz - make_interval(secs => $2::float8 / 1000))::text AS t`,
+    [at, ms],
+  );
+  return rows[0]!.t;
+}
+
+/** Documents plus tombstones per tenant (the bucket count follows it). `tenants` null: every tenant. */
+export async function tenantSizes(db: pg.Pool, tenants: string[] | null): Promise<Map<string, number>> {
+  const rows = await query<{ tenant_id: string; n: string }>(
+    db,
+    `SELECT tenant_id, sum(n)::bigint AS n FROM (
+       SELECT tenant_id, count(*) AS n FROM vecsync.documents
+        WHERE $1::text[] IS NULL OR tenant_id = ANY($1) GROUP BY tenant_id
+       UNION ALL
+       SELECT tenant_id, count(*) FROM vecsync.document_tombstones
+        WHERE $1::text[] IS NULL OR tenant_id = ANY($1) GROUP BY tenant_id
+     ) AS x GROUP BY tenant_id`,
+    [tenants],
+  );
+  return new Map(rows.map((r) => [r.tenant_id, Number(r.n)]));
+}
+
+/**
+ * Per tenant and bucket: the held and state checksums and counts of the source, read in one
+ * statement. A searchable document is held when the ledger's chunk count of its version is not 0;
+ * an unknown chunk count digests as -1 (never equal to a sink document's).
+ */
+export async function sourceBucketSums(
+  db: pg.Pool,
+  buckets: Map<string, number>,
+  ledger: { sinkName: string; modelKey: string },
+): Promise<Map<string, BucketSums>> {
+  const out = new Map<string, BucketSums>();
+  for (const [tenant, n] of buckets) out.set(tenant, { held: new DigestBuckets(n), state: new DigestBuckets(n) });
+  if (buckets.size === 0) return out;
+  const key = `d.tenant_id || ':' || d.document_id`;
+  const rows = await query<{
+    tenant_id: string;
+    bucket: string;
+    held: string | null;
+    held_n: number;
+    state: string | null;
+    state_n: number;
+  }>(
+    db,
+    `WITH scope AS (
+       SELECT * FROM unnest($1::text[], $2::int[]) AS s(tenant_id, buckets)
+     ), acl AS (
+       SELECT a.tenant_id, a.document_id, bit_xor(${md5u64Sql('a.principal')}) AS digest
+         FROM vecsync.document_acl a JOIN scope USING (tenant_id)
+        GROUP BY a.tenant_id, a.document_id
+     ), docs AS (
+       SELECT d.tenant_id, ${bucketSql('d.tenant_id', 'd.document_id', 'scope.buckets')} AS bucket,
+              ${key} AS key, d.version, d.acl_version, coalesce(acl.digest, 0) AS acl_digest,
+              CASE WHEN l.version = d.version AND NOT l.tombstone THEN l.chunk_count ELSE -1 END AS chunks
+         FROM vecsync.documents d
+         JOIN scope USING (tenant_id)
+         LEFT JOIN acl ON acl.tenant_id = d.tenant_id AND acl.document_id = d.document_id
+         LEFT JOIN vecsync.sync_state l
+           ON l.sink_name = $3 AND l.model_key = $4 AND l.tenant_id = d.tenant_id AND l.document_id = d.document_id
+        WHERE d.status = 'active'
+     )
+     SELECT tenant_id, bucket,
+            bit_xor(${md5u64Sql(`key || '|' || version || '|' || lpad(to_hex(acl_digest), 16, '0') || '|' || chunks || '|' || chunks`)})
+              FILTER (WHERE chunks <> 0)::text AS held,
+            (count(*) FILTER (WHERE chunks <> 0))::int AS held_n,
+            bit_xor(${md5u64Sql(`key || '|' || version || '|' || acl_version`)})::text AS state,
+            count(*)::int AS state_n
+       FROM docs GROUP BY tenant_id, bucket`,
+    [[...buckets.keys()], [...buckets.values()], ledger.sinkName, ledger.modelKey],
+  );
+  for (const r of rows) {
+    const sums = out.get(r.tenant_id)!;
+    const b = Number(r.bucket);
+    sums.held.set(b, digestOfSigned(r.held ?? '0'), r.held_n);
+    sums.state.set(b, digestOfSigned(r.state ?? '0'), r.state_n);
+  }
+  return out;
+}
+
+/** Per tenant: settled searchable documents, and documents (or tombstones) changed after `cutoff`. */
+export async function settledCounts(
+  db: pg.Pool,
+  tenants: string[],
+  cutoff: string,
+): Promise<Map<string, { searchable: number; pending: number }>> {
+  const rows = await query<{ tenant_id: string; searchable: string; pending: string }>(
+    db,
+    `SELECT tenant_id, sum(searchable)::bigint AS searchable, sum(pending)::bigint AS pending FROM (
+       SELECT tenant_id, count(*) FILTER (WHERE status = 'active' AND updated_at <= $2) AS searchable,
+              count(*) FILTER (WHERE updated_at > $2) AS pending
+         FROM vecsync.documents WHERE tenant_id = ANY($1) GROUP BY tenant_id
+       UNION ALL
+       SELECT t.tenant_id, 0, count(*) FILTER (WHERE t.deleted_at > $2)
+         FROM vecsync.document_tombstones t
+        WHERE t.tenant_id = ANY($1)
+          AND NOT EXISTS (SELECT 1 FROM vecsync.documents d WHERE d.tenant_id = t.tenant_id AND d.document_id = t.document_id)
+        GROUP BY t.tenant_id
+     ) AS x GROUP BY tenant_id`,
+    [tenants, cutoff],
+  );
+  return new Map(rows.map((r) => [r.tenant_id, { searchable: Number(r.searchable), pending: Number(r.pending) }]));
+}
+
+/** The part of a detail query after its `WITH keys AS (...)` selecting the documents to read. */
+const DETAIL_SELECT = `, rows AS (
+  SELECT d.tenant_id, d.document_id, d.version, d.acl_version, d.status, d.updated_at AS changed_at
+    FROM vecsync.documents d JOIN keys k ON k.tenant_id = d.tenant_id AND k.document_id = d.document_id
+  UNION ALL
+  SELECT t.tenant_id, t.document_id, t.version, t.acl_version, 'hard_deleted', t.deleted_at
+    FROM vecsync.document_tombstones t JOIN keys k ON k.tenant_id = t.tenant_id AND k.document_id = t.document_id
+   WHERE NOT EXISTS (SELECT 1 FROM vecsync.documents x WHERE x.tenant_id = t.tenant_id AND x.document_id = t.document_id)
+)
+SELECT r.tenant_id, r.document_id, r.version, r.acl_version, r.status,
+       coalesce((SELECT array_agg(a.principal ORDER BY a.principal) FROM vecsync.document_acl a
+                  WHERE a.tenant_id = r.tenant_id AND a.document_id = r.document_id), '{}') AS acl,
+       CASE WHEN l.version = r.version AND NOT l.tombstone THEN l.chunk_count END AS chunk_count,
+       r.changed_at > $CUTOFF::timestamptz AS pending
+  FROM rows r
+  LEFT JOIN vecsync.sync_state l
+    ON l.sink_name = $SINK AND l.model_key = $MODEL AND l.tenant_id = r.tenant_id AND l.document_id = r.document_id`;
+
+function detailSql(keys: string, first: number): string {
+  return `WITH keys AS (${keys})${DETAIL_SELECT}`
+    .replace('$CUTOFF', `$${first}`)
+    .replace('$SINK', `$${first + 1}`)
+    .replace('$MODEL', `$${first + 2}`);
+}
+
+interface RawSourceRow {
+  tenant_id: string;
+  document_id: string;
+  version: string;
+  acl_version: string;
+  status: SourceRow['status'];
+  acl: string[];
+  chunk_count: number | null;
+  pending: boolean;
+}
+
+function toSourceRow(r: RawSourceRow): SourceRow {
+  return { ...r, version: Number(r.version), acl_version: Number(r.acl_version) };
+}
+
+/** Every source document and tombstone of one tenant that falls into `bucketIds`. */
+export async function sourceDetail(
+  db: pg.Pool,
+  tenant: string,
+  buckets: number,
+  bucketIds: number[],
+  cutoff: string,
+  ledger: { sinkName: string; modelKey: string },
+): Promise<SourceRow[]> {
+  const keys = `SELECT d.tenant_id, d.document_id FROM vecsync.documents d
+     WHERE d.tenant_id = $1 AND ${bucketSql('d.tenant_id', 'd.document_id', '$2')} = ANY($3::bigint[])
+    UNION
+    SELECT t.tenant_id, t.document_id FROM vecsync.document_tombstones t
+     WHERE t.tenant_id = $1 AND ${bucketSql('t.tenant_id', 't.document_id', '$2')} = ANY($3::bigint[])`;
+  const rows = await query<RawSourceRow>(db, detailSql(keys, 4), [
+    tenant,
+    buckets,
+    bucketIds,
+    cutoff,
+    ledger.sinkName,
+    ledger.modelKey,
+  ]);
+  return rows.map(toSourceRow);
+}
+
+/** The source rows of the given documents (absent: unknown to the source). */
+export async function sourceByKeys(
+  db: pg.Pool | pg.PoolClient,
+  refs: { tenant_id: string; document_id: string }[],
+  cutoff: string,
+  ledger: { sinkName: string; modelKey: string },
+): Promise<Map<string, SourceRow>> {
+  if (refs.length === 0) return new Map();
+  const keys = `SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS k(tenant_id, document_id)`;
+  const rows = await query<RawSourceRow>(db, detailSql(keys, 3), [
+    refs.map((r) => r.tenant_id),
+    refs.map((r) => r.document_id),
+    cutoff,
+    ledger.sinkName,
+    ledger.modelKey,
+  ]);
+  return new Map(rows.map((r) => [`${r.tenant_id}:${r.document_id}`, toSourceRow(r)]));
+}

@@ -1,0 +1,163 @@
+/**
+ * The state topic's side: `vecsync.state.documents` read from the beginning to its end as of the
+ * start (services/kafka `readCompactedToEnd`), the latest state per key kept in a `KeyTable`
+ * (strings are never retained), then folded into per-tenant, per-bucket checksums of the searchable
+ * keys. Details (real keys) are read again only for the buckets that differ.
+ */
+import type { Kafka } from '../../adapters/kafka/client.ts';
+import { readCompactedToEnd } from '../../adapters/kafka/compacted.ts';
+import { DigestBuckets, md5Hex, stateDigest, ZERO_DIGEST, type Digest64 } from '../../domain/transforms/drift.ts';
+import { KeyTable } from './key-table.ts';
+
+/** What the reconciler reads from a state-topic value (see core/types.ts `DocumentState`). */
+export interface TopicState {
+  version: number;
+  acl_version: number;
+  searchable: boolean;
+}
+
+/** Decodes a state value; undefined when it is not a usable state (counted as invalid). */
+export function parseStateValue(value: Buffer | null): TopicState | null | undefined {
+  // A Kafka tombstone removes the key: nothing searchable.
+  if (value === null) return null;
+  try {
+    const v = JSON.parse(value.toString('utf8')) as Record<string, unknown>;
+    if (typeof v.version !== 'number' || typeof v.acl_version !== 'number') return undefined;
+    return { version: v.version, acl_version: v.acl_version, searchable: v.status === 'active' && v.deleted !== true };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Splits a `tenant:document` key; undefined when it is not one. */
+export function splitKey(key: string): { tenant: string; document: string } | undefined {
+  const at = key.indexOf(':');
+  if (at <= 0 || at === key.length - 1) return undefined;
+  return { tenant: key.slice(0, at), document: key.slice(at + 1) };
+}
+
+/** md5(key): the first 32 bits are the bucket prefix (as `bucketOf`), the next 64 the table's key hash. */
+function keyHashes(key: string): { prefix: number; hash: Digest64 } {
+  const hex = md5Hex(key);
+  return {
+    prefix: parseInt(hex.slice(0, 8), 16),
+    hash: { hi: parseInt(hex.slice(8, 16), 16), lo: parseInt(hex.slice(16, 24), 16) },
+  };
+}
+
+export interface StateFold {
+  table: KeyTable;
+  /** Tenants seen, indexed as in the table's entries. */
+  tenants: string[];
+  messages: number;
+  invalid: number;
+}
+
+/**
+ * Reads the whole topic into a KeyTable. `inScope` filters by tenant before anything is decoded
+ * (the topic is shared by every tenant).
+ */
+export async function foldStateTopic(
+  kafka: Kafka,
+  topic: string,
+  groupId: string,
+  inScope: (tenant: string) => boolean,
+  signal?: AbortSignal,
+): Promise<StateFold> {
+  const table = new KeyTable();
+  const tenants: string[] = [];
+  const tenantIndex = new Map<string, number>();
+  let invalid = 0;
+  const scopeCache = new Map<string, boolean>();
+  const read = await readCompactedToEnd(
+    kafka,
+    topic,
+    (message) => {
+      const key = message.key?.toString('utf8');
+      const parts = key === undefined ? undefined : splitKey(key);
+      if (key === undefined || parts === undefined) {
+        invalid++;
+        return;
+      }
+      let wanted = scopeCache.get(parts.tenant);
+      if (wanted === undefined) {
+        wanted = inScope(parts.tenant);
+        if (scopeCache.size < 100_000) scopeCache.set(parts.tenant, wanted);
+      }
+      if (!wanted) return;
+      const state = parseStateValue(message.value);
+      if (state === undefined) {
+        invalid++;
+        return;
+      }
+      let t = tenantIndex.get(parts.tenant);
+      if (t === undefined) {
+        t = tenants.length;
+        tenants.push(parts.tenant);
+        tenantIndex.set(parts.tenant, t);
+      }
+      const { prefix, hash } = keyHashes(key);
+      table.put(hash, {
+        tenant: t,
+        prefix,
+        version: state?.version ?? -1,
+        aclVersion: state?.acl_version ?? -1,
+        searchable: state?.searchable ?? false,
+        digest: state?.searchable
+          ? stateDigest(parts.tenant, parts.document, state.version, state.acl_version)
+          : ZERO_DIGEST,
+      });
+    },
+    { groupId, signal },
+  );
+  return { table, tenants, messages: read.messages, invalid };
+}
+
+/** Per tenant (with its bucket count), the state digests of the searchable keys. */
+export function stateBucketSums(fold: StateFold, bucketsOf: (tenant: string) => number): Map<string, DigestBuckets> {
+  const byIndex = fold.tenants.map((tenant) => new DigestBuckets(bucketsOf(tenant)));
+  for (const entry of fold.table.entries()) {
+    if (!entry.searchable) continue;
+    const sums = byIndex[entry.tenant]!;
+    sums.add(entry.prefix % sums.buckets, entry.digest);
+  }
+  return new Map(fold.tenants.map((tenant, i) => [tenant, byIndex[i]!]));
+}
+
+/**
+ * The latest state of every key in the given tenants' buckets (a second read of the topic, done
+ * only when some state bucket differs). Keys are `tenant:document`.
+ */
+export async function stateDetail(
+  kafka: Kafka,
+  topic: string,
+  groupId: string,
+  wanted: ReadonlyMap<string, { buckets: number; ids: ReadonlySet<number> }>,
+  signal?: AbortSignal,
+): Promise<Map<string, TopicState>> {
+  const latest = new Map<string, TopicState>();
+  await readCompactedToEnd(
+    kafka,
+    topic,
+    (message) => {
+      const key = message.key?.toString('utf8');
+      const parts = key === undefined ? undefined : splitKey(key);
+      if (key === undefined || parts === undefined) return;
+      const want = wanted.get(parts.tenant);
+      if (!want || !want.ids.has(keyHashes(key).prefix % want.buckets)) return;
+      const state = parseStateValue(message.value);
+      if (state === undefined) return;
+      const next = state ?? { version: -1, acl_version: -1, searchable: false };
+      const prev = latest.get(key);
+      if (
+        prev &&
+        (next.version < prev.version || (next.version === prev.version && next.acl_version < prev.acl_version))
+      ) {
+        return;
+      }
+      latest.set(key, next);
+    },
+    { groupId, signal },
+  );
+  return latest;
+}

@@ -1,0 +1,63 @@
+/**
+ * The composition root shared by every service: one config, one logger, one Kafka client, one
+ * producer, one source pool, one sink. `vecsync run all` builds it once for every consumer.
+ */
+import pg from 'pg';
+import type { Config } from '../../config/index.ts';
+import { guardPool } from '../../adapters/postgres/pool.ts';
+import { modelKey } from '../../domain/types.ts';
+import { createLogger, type Logger } from '../../adapters/telemetry/log.ts';
+import { createKafka, type Kafka } from '../../adapters/kafka/client.ts';
+import { createProducer, type Producer } from '../../adapters/kafka/producer.ts';
+import { topicsFor, type Lane, type Topics, LANES } from '../../adapters/kafka/topics.ts';
+import type { IndexSpec } from '../../adapters/sinks/types.ts';
+
+export interface Runtime {
+  config: Config;
+  log: Logger;
+  kafka: Kafka;
+  producer: Producer;
+  source: pg.Pool;
+  topics: Topics;
+  /** The active embedding model's index. */
+  activeIndex: IndexSpec;
+  /** Consumer group of a service for this sink (`<prefix>.<sink name>.<service>`). */
+  groupId(service: string): string;
+  /** Lane label of a topic, for metrics. */
+  laneOf(topic: string): string;
+  close(): Promise<void>;
+}
+
+export async function createRuntime(config: Config, name = 'vecsync'): Promise<Runtime> {
+  const log = createLogger(config.logLevel, name);
+  const kafka = createKafka(config.kafkaBrokers, `${config.groupPrefix}-${name}`, log);
+  const producer = await createProducer(kafka);
+  // A client losing its connection (database restart) must not crash the process.
+  const source = guardPool(
+    new pg.Pool({ connectionString: config.sourceUrl, max: 10, application_name: `vecsync-${name}` }),
+    (error) => log.warn({ err: error.message }, 'source pool client error'),
+  );
+  const topics = topicsFor(config.topicPrefix);
+  const laneByTopic = new Map<string, string>(LANES.map((lane: Lane) => [topics.lane(lane), lane]));
+  return {
+    config,
+    log,
+    kafka,
+    producer,
+    source,
+    topics,
+    activeIndex: {
+      modelKey: modelKey(config.embedder.model, config.embedder.version),
+      dimensions: config.embedder.dimensions,
+    },
+    groupId: (service) =>
+      service === 'embedder'
+        ? `${config.groupPrefix}.embedder`
+        : `${config.groupPrefix}.${config.sink.name}.${service}`,
+    laneOf: (topic) => laneByTopic.get(topic) ?? (topic.includes('.chunks.') ? 'chunks' : 'other'),
+    async close() {
+      await producer.close().catch(() => undefined);
+      await source.end().catch(() => undefined);
+    },
+  };
+}
