@@ -253,7 +253,7 @@ export async function runPriorityBench(): Promise<void> {
     ]);
     // What is left of the backfill would stay queued for a retired model: prune it (not captured).
     await admin.query('DELETE FROM vecsync.vector_sync_outbox WHERE embedding_model = $1', [model.name]);
-    const sinkDb = new pg.Client({ connectionString: base.pgvectorUrl });
+    const sinkDb = new pg.Client({ connectionString: base.sink.pgvector.url });
     await sinkDb.connect();
     await sinkDb.query(`DROP TABLE IF EXISTS vecsync_sink.${chunkTableName(modelKey(model.name, model.version))}`);
     await sinkDb.end();

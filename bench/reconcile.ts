@@ -203,7 +203,7 @@ async function seed(config: Config, setup: BenchSetup, tenantPrefix: string): Pr
   await sink.ensureIndex(index);
   await sink.close();
   const names = chunkTableNames(setup.modelKey);
-  const vectors = new pg.Client({ connectionString: config.pgvectorUrl });
+  const vectors = new pg.Client({ connectionString: config.sink.pgvector.url });
   await vectors.connect();
   try {
     await vectors.query(`DROP INDEX IF EXISTS vecsync_sink.${pg.escapeIdentifier(names.hnswIndex)}`);
@@ -267,7 +267,7 @@ async function seed(config: Config, setup: BenchSetup, tenantPrefix: string): Pr
 }
 
 async function injectMissing(config: Config, setup: BenchSetup, tenantPrefix: string): Promise<number> {
-  const vectors = new pg.Client({ connectionString: config.pgvectorUrl });
+  const vectors = new pg.Client({ connectionString: config.sink.pgvector.url });
   await vectors.connect();
   try {
     // One document in a hundred, spread over every tenant by a hash of its id.
@@ -298,7 +298,7 @@ async function cleanup(config: Config, setup: BenchSetup): Promise<void> {
   } finally {
     await source.end();
   }
-  const vectors = new pg.Client({ connectionString: config.pgvectorUrl });
+  const vectors = new pg.Client({ connectionString: config.sink.pgvector.url });
   await vectors.connect();
   try {
     await vectors.query(`DROP TABLE IF EXISTS ${chunkTableNames(setup.modelKey).qualified}`);

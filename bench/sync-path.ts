@@ -80,7 +80,7 @@ async function throughput(p: TestPipeline, run: string) {
 
 /** COPY of the pipeline's own rows into a fresh copy of the model table with the same prior content. */
 async function bareCopy(p: TestPipeline, run: string, tenants: string[]) {
-  const sinkPool = new pg.Pool({ connectionString: p.config.pgvectorUrl, max: 2 });
+  const sinkPool = new pg.Pool({ connectionString: p.config.sink.pgvector.url, max: 2 });
   const table = `vecsync_sink.${chunkTableName(p.rt.activeIndex.modelKey)}`;
   const copyTable = `vecsync_sink.bench_copy_${run}`;
   const client = await sinkPool.connect();

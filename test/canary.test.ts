@@ -157,7 +157,7 @@ describe('restricted fields never leave PostgreSQL', () => {
           ...Object.values(m.headers).map((h) => h ?? Buffer.alloc(0)),
         ]),
       );
-      const { stdout: sinkDump } = await promisify(execFile)(PG_DUMP, ['--data-only', config.pgvectorUrl], {
+      const { stdout: sinkDump } = await promisify(execFile)(PG_DUMP, ['--data-only', config.sink.pgvector.url], {
         maxBuffer: 1 << 30,
       });
 

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { loadConfig, type Config } from '../services/config/index.ts';
+import { loadConfig, stackSettings, type Config } from '../services/config/index.ts';
 import { modelKey } from '../services/domain/types.ts';
 import { createRuntime } from '../services/pipeline/runtime/index.ts';
 import { createSink } from '../services/adapters/sinks/index.ts';
@@ -260,7 +260,7 @@ describe('faults under load: nothing lost', () => {
   test('the sink database is unavailable for 30 s', async () => {
     const admin = new pg.Client({ connectionString: config.sourceUrl });
     await admin.connect();
-    const db = new URL(config.pgvectorUrl).pathname.slice(1);
+    const db = new URL(config.sink.pgvector.url).pathname.slice(1);
     try {
       await scenario('sink down 30 s', async () => {
         await admin.query(`ALTER DATABASE ${db} WITH ALLOW_CONNECTIONS false`);
@@ -291,13 +291,13 @@ describe('faults under load: nothing lost', () => {
   for (const component of ['kafka', 'connect', 'postgres'] as const) {
     test(`${component === 'postgres' ? 'the source PostgreSQL' : component === 'kafka' ? 'the Kafka broker' : 'Kafka Connect'} restarts under load`, async () => {
       await scenario(`${component} restart`, async () => {
-        const ctx = stackContext(config);
+        const ctx = stackContext(stackSettings(config));
         const c = COMPONENTS.find((x) => x.name === component)!;
         await c.stop(ctx);
         await new Promise((r) => setTimeout(r, 2000));
         // On a loaded machine the first health probe after a restart can time out; `up` is
         // idempotent, so it is simply asked again.
-        await waitFor(() => stackUp(config).then(() => true), {
+        await waitFor(() => stackUp(stackSettings(config)).then(() => true), {
           timeoutMs: 300_000,
           intervalMs: 2000,
           description: `${component} back up`,

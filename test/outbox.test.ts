@@ -434,7 +434,7 @@ describe('outbox → Debezium → Kafka', { timeout: 120_000 }, () => {
     const slot = slotName(config.topicPrefix);
     // WAL written elsewhere on the server (the sink database): nothing the slot's publication
     // captures, so only the heartbeat lets the slot confirm past it.
-    const sink = createPool(config.pgvectorUrl, { max: 1 });
+    const sink = createPool(config.sink.pgvector.url, { max: 1 });
     let target: string;
     try {
       const table = `vecsync_test_wal_${uniqueId('hb')}`;

@@ -77,7 +77,7 @@ describe('reconciler', () => {
 
   before(async () => {
     p = await startPipeline('reconcile');
-    sinkDb = new pg.Pool({ connectionString: p.config.pgvectorUrl, max: 2 });
+    sinkDb = new pg.Pool({ connectionString: p.config.sink.pgvector.url, max: 2 });
     deps = await reconcilerDeps(p.rt, p.sink);
     table = `vecsync_sink.${chunkTableName(p.rt.activeIndex.modelKey)}`;
   });

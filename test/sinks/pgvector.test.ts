@@ -26,7 +26,7 @@ function makeSink(overrides: Partial<PgvectorOptions> = {}): Sink {
   return createPgvectorSink(config, { overrides: { sinkName, listPageSize: 2, ...overrides } });
 }
 
-const admin = new pg.Pool({ connectionString: config.pgvectorUrl, max: 2 });
+const admin = new pg.Pool({ connectionString: config.sink.pgvector.url, max: 2 });
 
 after(async () => {
   try {
@@ -226,7 +226,7 @@ describe('pgvector sink', () => {
 
   it('reports an unreachable database as retriable', async () => {
     const down = createPgvectorSink(
-      { pgvectorUrl: 'postgres://postgres@127.0.0.1:1/vecsync_vectors', sink: { name: sinkName } },
+      { sink: { name: sinkName, pgvector: { url: 'postgres://postgres@127.0.0.1:1/vecsync_vectors' } } },
       { overrides: { connectTimeoutMs: 1000 } },
     );
     try {

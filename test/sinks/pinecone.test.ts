@@ -476,7 +476,7 @@ describe('pinecone sink', () => {
 
 const live = loadConfig();
 const liveReason =
-  live.pinecone.apiKey === '' || live.pinecone.host === ''
+  live.sink.pinecone.apiKey === '' || live.sink.pinecone.host === ''
     ? 'needs a real Pinecone index: set PINECONE_API_KEY and VECSYNC_PINECONE_HOST (an index host, cosine) to run it'
     : undefined;
 
@@ -485,7 +485,7 @@ describe('pinecone sink, live', () => {
     'writes, searches with ACL filtering, changes an ACL, shrinks and deletes on a real index',
     { skip: liveReason ?? false, timeout: 300_000 },
     async () => {
-      const probe = new Pinecone({ apiKey: live.pinecone.apiKey }).index({ host: live.pinecone.host });
+      const probe = new Pinecone({ apiKey: live.sink.pinecone.apiKey }).index({ host: live.sink.pinecone.host });
       const dimensions = (await probe.describeIndexStats()).dimension ?? 0;
       assert.ok(dimensions > 0, 'the index reports its dimension');
       const index: IndexSpec = { modelKey: `${live.embedder.model}.v${live.embedder.version}`, dimensions };
@@ -493,7 +493,11 @@ describe('pinecone sink, live', () => {
         { ...live, limits: { maxChunks: 16 } },
         {
           overrides: {
-            targets: parseIndexTargets({ activeModelKey: index.modelKey, index: 'vecsync', host: live.pinecone.host }),
+            targets: parseIndexTargets({
+              activeModelKey: index.modelKey,
+              index: 'vecsync',
+              host: live.sink.pinecone.host,
+            }),
           },
         },
       );

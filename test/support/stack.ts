@@ -16,7 +16,8 @@
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, type Config } from '../../services/config/index.ts';
+import { loadConfig, stackSettings, type Config } from '../../services/config/index.ts';
+import { z } from 'zod';
 import { describeError } from '../../services/domain/errors.ts';
 import { COMPONENTS } from '../../services/stack/components/index.ts';
 import { stackContext, stackUp } from '../../services/stack/stack.ts';
@@ -32,13 +33,31 @@ export interface StackEndpoints {
   connectUrl: string;
 }
 
+/**
+ * Switches of the test harness (not of the product, so not in the config schema):
+ * VECSYNC_TEST_STACK=local|testcontainers picks the stack; VECSYNC_KEEP_STACK=false lets
+ * testcontainers remove its compose project afterwards.
+ */
+const HARNESS = z
+  .object({
+    stack: z.enum(['local', 'testcontainers']).default('local'),
+    keepStack: z
+      .enum(['true', 'false'])
+      .default('true')
+      .transform((v) => v === 'true'),
+  })
+  .parse({
+    stack: process.env.VECSYNC_TEST_STACK || undefined,
+    keepStack: process.env.VECSYNC_KEEP_STACK || undefined,
+  });
+
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function endpoints(config: Config, kind: StackEndpoints['kind']): StackEndpoints {
   return {
     kind,
     sourceUrl: config.sourceUrl,
-    pgvectorUrl: config.pgvectorUrl,
+    pgvectorUrl: config.sink.pgvector.url,
     kafkaBrokers: config.kafkaBrokers,
     schemaRegistryUrl: config.schemaRegistryUrl,
     connectUrl: config.connectUrl,
@@ -46,7 +65,7 @@ function endpoints(config: Config, kind: StackEndpoints['kind']): StackEndpoints
 }
 
 async function localStack(config: Config): Promise<StackEndpoints> {
-  await stackUp(config);
+  await stackUp(stackSettings(config));
   return endpoints(config, 'local');
 }
 
@@ -58,7 +77,7 @@ async function composeStack(config: Config): Promise<StackEndpoints> {
     // project could not start; an existing one is reused as it is.
     .withProjectName('vecsync-stack')
     .withNoRecreate()
-    .withAutoCleanup(!config.raw.VECSYNC_KEEP_STACK)
+    .withAutoCleanup(!HARNESS.keepStack)
     .withStartupTimeout(600_000);
   for (const service of ['postgres', 'kafka', 'registry', 'connect']) {
     environment.withWaitStrategy(`${service}-1`, Wait.forHealthCheck());
@@ -66,7 +85,7 @@ async function composeStack(config: Config): Promise<StackEndpoints> {
   await environment.up();
   // The same probes as the local stack, on the same endpoints, plus the idempotent set-up
   // (databases, pgvector extension) in case the volume predates the init script.
-  const ctx = stackContext(config);
+  const ctx = stackContext(stackSettings(config));
   for (const c of COMPONENTS) {
     await waitFor(`${c.name} (docker compose) to become healthy`, () => c.isHealthy(ctx), {
       timeoutMs: c.readyTimeoutMs,
@@ -81,14 +100,12 @@ let pending: Promise<StackEndpoints> | undefined;
 
 /** Endpoints of a running, healthy stack (started once per test process). Throws when there is none. */
 export function ensureStack(config: Config = loadConfig()): Promise<StackEndpoints> {
-  pending ??= (config.raw.VECSYNC_TEST_STACK === 'testcontainers' ? composeStack(config) : localStack(config)).catch(
-    (err: unknown) => {
-      pending = undefined;
-      throw new Error(`no ${config.raw.VECSYNC_TEST_STACK} stack for the integration tests: ${describeError(err)}`, {
-        cause: err,
-      });
-    },
-  );
+  pending ??= (HARNESS.stack === 'testcontainers' ? composeStack(config) : localStack(config)).catch((err: unknown) => {
+    pending = undefined;
+    throw new Error(`no ${HARNESS.stack} stack for the integration tests: ${describeError(err)}`, {
+      cause: err,
+    });
+  });
   return pending;
 }
 

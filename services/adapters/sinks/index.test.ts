@@ -3,10 +3,8 @@ import { describe, it } from 'node:test';
 import { ConfigError } from '../../domain/errors.ts';
 import { createSink, sinks } from './index.ts';
 
-const root = {
-  pgvectorUrl: 'postgres://postgres@127.0.0.1:55432/vecsync_vectors',
-  sink: { type: 'pgvector', name: 'main' },
-};
+const pgvector = { url: 'postgres://postgres@127.0.0.1:55432/vecsync_vectors' };
+const root = { sink: { type: 'pgvector', name: 'main', pgvector } };
 
 describe('sink registry', () => {
   it('is keyed by the config type word', () => {
@@ -22,9 +20,9 @@ describe('sink registry', () => {
 
   it('names an unknown sink type', () => {
     assert.throws(
-      () => createSink({ ...root, sink: { type: 'nope', name: 'main' } }),
+      () => createSink({ ...root, sink: { type: 'nope', name: 'main', pgvector } }),
       (e: unknown) => e instanceof ConfigError && /VECSYNC_SINK="nope"/.test(e.message),
     );
-    assert.throws(() => createSink({ ...root, sink: { type: 'toString', name: 'main' } }), ConfigError);
+    assert.throws(() => createSink({ ...root, sink: { type: 'toString', name: 'main', pgvector } }), ConfigError);
   });
 });

@@ -6,6 +6,8 @@ import { ConfigError } from '../../domain/errors.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { createPgvectorSink } from './pgvector/sink.ts';
 import { createPineconeSink } from './pinecone/sink.ts';
+import type { PgvectorRootConfig } from './pgvector/config.ts';
+import type { PineconeRootConfig } from './pinecone/config.ts';
 import type { Sink } from './types.ts';
 
 export type * from './types.ts';
@@ -16,14 +18,9 @@ export type * from './types.ts';
  * the fields it reads.
  */
 export interface SinkRootConfig {
-  /** VECSYNC_SINK and VECSYNC_SINK_NAME. */
-  sink: { type: string; name: string };
-  /** VECSYNC_PGVECTOR_URL */
-  pgvectorUrl: string;
+  /** VECSYNC_SINK, VECSYNC_SINK_NAME, and each sink's section (the Pinecone one only its sink needs). */
+  sink: PgvectorRootConfig['sink'] & PineconeRootConfig['sink'] & { type: string };
 
-  // ---- Pinecone sink (optional here: only `VECSYNC_SINK=pinecone` needs them) ----
-  /** PINECONE_API_KEY, VECSYNC_PINECONE_INDEX, VECSYNC_PINECONE_HOST */
-  pinecone?: { apiKey: string; index: string; host: string };
   /** VECSYNC_EMBEDDING_MODEL / VECSYNC_EMBEDDING_VERSION: the model VECSYNC_PINECONE_INDEX/HOST name by default. */
   embedder?: { model: string; version: number };
   /** VECSYNC_MAX_CHUNKS: a delete removes ids #0..#maxChunks-1 without listing first. */

@@ -26,10 +26,10 @@ export interface MigrationTarget {
   schema: string;
 }
 
-export function migrationTargets(config: Pick<Config, 'sourceUrl' | 'pgvectorUrl'>): MigrationTarget[] {
+export function migrationTargets(config: Pick<Config, 'sourceUrl' | 'sink'>): MigrationTarget[] {
   return [
     { role: 'source', url: config.sourceUrl, dir: path.join(MIGRATIONS_ROOT, 'source'), schema: 'vecsync' },
-    { role: 'sink', url: config.pgvectorUrl, dir: path.join(MIGRATIONS_ROOT, 'sink'), schema: 'vecsync_sink' },
+    { role: 'sink', url: config.sink.pgvector.url, dir: path.join(MIGRATIONS_ROOT, 'sink'), schema: 'vecsync_sink' },
   ];
 }
 

@@ -4,7 +4,7 @@
  * the replication slot in PostgreSQL.
  */
 import pg from 'pg';
-import type { Config } from '../../config/index.ts';
+import { stackSettings, type Config } from '../../config/index.ts';
 import { describeError } from '../../domain/errors.ts';
 import { createLogger } from '../../adapters/telemetry/log.ts';
 import { createKafka } from '../../adapters/kafka/client.ts';
@@ -46,7 +46,7 @@ export async function collectStatus(config: Config): Promise<PipelineStatus> {
 }
 
 async function componentStatus(config: Config, status: PipelineStatus): Promise<void> {
-  const stack = await stackStatus(config);
+  const stack = await stackStatus(stackSettings(config));
   for (const c of Object.values(stack.components))
     status.components[c.name] = { state: c.state, port: c.port, pid: c.pid, version: c.version };
 }

@@ -74,10 +74,10 @@ export async function createReconcilerService(
 ): Promise<Service & { runOnce(): Promise<ReconcileReport> }> {
   const log = rt.log.child({ service: 'reconciler' });
   const sink = createSink(rt.config, { log: rt.log });
-  const intervalMs = options.intervalMs ?? rt.config.raw.VECSYNC_RECONCILE_INTERVAL_MS;
+  const intervalMs = options.intervalMs ?? rt.config.reconcile.intervalMs;
   const passOptions: Omit<ReconcileOptions, 'signal'> = {
-    settleMs: rt.config.raw.VECSYNC_RECONCILE_SETTLE_MS,
-    repair: rt.config.raw.VECSYNC_RECONCILE_REPAIR,
+    settleMs: rt.config.reconcile.settleMs,
+    repair: rt.config.reconcile.repair,
     ...options.pass,
   };
   const abort = new AbortController();

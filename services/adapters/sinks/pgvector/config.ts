@@ -4,14 +4,23 @@
  * bad field. Unknown keys are rejected, so a typo never silently falls back to a default.
  */
 import { z } from 'zod';
+import { setting } from '../../../domain/settings.ts';
 import { ConfigError } from '../../../domain/errors.ts';
+
+/** This sink's section of the root configuration (`config.sink.pgvector`). */
+export const PGVECTOR_SETTINGS = {
+  url: setting({
+    env: 'VECSYNC_PGVECTOR_URL',
+    schema: z.string().url(),
+    default: (s) => `postgres://postgres@127.0.0.1:${s.VECSYNC_PG_PORT}/vecsync_vectors`,
+    doc: 'PostgreSQL database with pgvector used by the pgvector sink.',
+  }),
+};
 
 /** The part of the root configuration (`loadConfig()`) this sink reads. */
 export interface PgvectorRootConfig {
-  /** VECSYNC_PGVECTOR_URL */
-  pgvectorUrl: string;
-  /** VECSYNC_SINK_NAME */
-  sink: { name: string };
+  /** VECSYNC_SINK_NAME and this sink's section. */
+  sink: { name: string; pgvector: { url: string } };
 }
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -64,5 +73,5 @@ export function compilePgvectorConfig(options: PgvectorOptions): PgvectorConfig 
 
 /** The sink's configuration from the root config, with optional overrides (tests, tools). */
 export function pgvectorConfigFrom(root: PgvectorRootConfig, overrides: Partial<PgvectorOptions> = {}): PgvectorConfig {
-  return compilePgvectorConfig({ url: root.pgvectorUrl, sinkName: root.sink.name, ...overrides });
+  return compilePgvectorConfig({ url: root.sink.pgvector.url, sinkName: root.sink.name, ...overrides });
 }

@@ -4,8 +4,7 @@ import { ConfigError } from '../../../domain/errors.ts';
 import { compilePineconeConfig, pineconeConfigFrom } from './config.ts';
 
 const root = {
-  sink: { name: 'main' },
-  pinecone: { apiKey: 'k', index: 'vecsync', host: 'http://127.0.0.1:1' },
+  sink: { name: 'main', pinecone: { apiKey: 'k', index: 'vecsync', host: 'http://127.0.0.1:1' } },
   embedder: { model: 'hashing-384', version: 1 },
   limits: { maxChunks: 64 },
   retry: { maxAttempts: 3, initialMs: 50, maxMs: 1000 },
@@ -28,7 +27,7 @@ describe('pinecone config', () => {
 
   it('names the bad field', () => {
     assert.throws(
-      () => pineconeConfigFrom({ ...root, pinecone: { ...root.pinecone, apiKey: '' } }),
+      () => pineconeConfigFrom({ ...root, sink: { name: 'main', pinecone: { ...root.sink.pinecone, apiKey: '' } } }),
       (e: unknown) => e instanceof ConfigError && /option apiKey/.test(e.message),
     );
     assert.throws(() => pineconeConfigFrom(root, { maxVectorsPerUpsert: 1001 }), /option maxVectorsPerUpsert/);

@@ -8,14 +8,36 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../../../domain/errors.ts';
+import { setting } from '../../../domain/settings.ts';
 import { parseIndexTargets, type IndexTargets } from './targets.ts';
+
+/** This sink's section of the root configuration (`config.sink.pinecone`). */
+export const PINECONE_SETTINGS = {
+  apiKey: setting({
+    env: 'PINECONE_API_KEY',
+    schema: z.string(),
+    default: '',
+    secret: true,
+    doc: 'Pinecone API key (Pinecone sink).',
+  }),
+  index: setting({
+    env: 'VECSYNC_PINECONE_INDEX',
+    schema: z.string(),
+    default: 'vecsync',
+    doc: 'Pinecone index name.',
+  }),
+  host: setting({
+    env: 'VECSYNC_PINECONE_HOST',
+    schema: z.string(),
+    default: '',
+    doc: 'Pinecone index host; when set the control plane is not called.',
+  }),
+};
 
 /** The part of the root configuration (`loadConfig()`) this sink reads. */
 export interface PineconeRootConfig {
-  /** VECSYNC_SINK_NAME */
-  sink: { name: string };
-  /** PINECONE_API_KEY, VECSYNC_PINECONE_INDEX, VECSYNC_PINECONE_HOST */
-  pinecone?: { apiKey: string; index: string; host: string };
+  /** VECSYNC_SINK_NAME, and PINECONE_API_KEY, VECSYNC_PINECONE_INDEX, VECSYNC_PINECONE_HOST */
+  sink: { name: string; pinecone?: { apiKey: string; index: string; host: string } };
   /** VECSYNC_EMBEDDING_MODEL and VECSYNC_EMBEDDING_VERSION: the active model. */
   embedder?: { model: string; version: number };
   /** VECSYNC_MAX_CHUNKS */
@@ -111,7 +133,7 @@ export function compilePineconeConfig(options: PineconeOptions): PineconeConfig 
 
 /** The sink's configuration from the root config, with optional overrides (tests, tools). */
 export function pineconeConfigFrom(root: PineconeRootConfig, overrides: Partial<PineconeOptions> = {}): PineconeConfig {
-  const pinecone = root.pinecone;
+  const pinecone = root.sink.pinecone;
   if (!pinecone && !overrides.targets) {
     throw new ConfigError('pinecone sink: the root configuration has no pinecone section (PINECONE_API_KEY, ...)');
   }

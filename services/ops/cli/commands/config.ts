@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { CONFIG_VARIABLES, loadConfig, SECRET_VARIABLES } from '../../../config/index.ts';
+import { configVariables, describeConfig, loadConfig } from '../../../config/index.ts';
 
 /** `vecsync config [--markdown]`: validates the environment and prints the effective configuration. */
 export function register(program: Command): void {
@@ -9,18 +9,13 @@ export function register(program: Command): void {
     .option('--markdown', 'print the table of every variable for the README')
     .action((opts: { markdown?: boolean }) => {
       if (opts.markdown) {
-        const rows = Object.entries(CONFIG_VARIABLES).map(([name, spec]) => {
-          const d = 'default' in spec ? spec.default : '';
-          const shown = typeof d === 'function' ? 'derived from the ports' : `\`${d}\``;
-          return `| \`${name}\` | ${shown} | ${spec.doc} |`;
+        const rows = configVariables().map((v) => {
+          const shown = v.default === 'derived' ? 'derived from the ports' : `\`${v.default}\``;
+          return `| \`${v.env}\` | ${shown} | ${v.doc} |`;
         });
         process.stdout.write(['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n') + '\n');
         return;
       }
-      const config = loadConfig();
-      const shown = Object.fromEntries(
-        Object.entries(config.raw).map(([k, v]) => [k, SECRET_VARIABLES.includes(k) && v ? '<redacted>' : v]),
-      );
-      process.stdout.write(JSON.stringify(shown, null, 2) + '\n');
+      process.stdout.write(JSON.stringify(describeConfig(loadConfig()), null, 2) + '\n');
     });
 }

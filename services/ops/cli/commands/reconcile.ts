@@ -56,9 +56,7 @@ export function register(program: Command): void {
       if (opts.dryRun && opts.repair) throw new ConfigError('--dry-run and --repair exclude each other');
       const config = loadConfig();
       const settleMs =
-        opts.settleMs === undefined
-          ? config.raw.VECSYNC_RECONCILE_SETTLE_MS
-          : nonNegativeInt('--settle-ms', opts.settleMs);
+        opts.settleMs === undefined ? config.reconcile.settleMs : nonNegativeInt('--settle-ms', opts.settleMs);
       const sampleSize = nonNegativeInt('--samples', opts.samples ?? '10');
       const rt = await createRuntime(config, 'reconcile');
       const sink = createSink(config, { log: rt.log });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../../../config/index.ts';
+import { loadConfig, stackSettings } from '../../../config/index.ts';
 import { statusLine } from '../../../stack/format.ts';
 import { stackDown, stackStatus, stackUp } from '../../../stack/stack.ts';
 
@@ -17,14 +17,14 @@ export function register(program: Command): void {
     .command('up')
     .description('download, build and start whatever is not running yet; waits until each component is healthy')
     .action(async () => {
-      await stackUp(loadConfig(), say);
+      await stackUp(stackSettings(loadConfig()), say);
     });
 
   stack
     .command('down')
     .description('stop the processes this stack started (pid files); data is kept')
     .action(async () => {
-      await stackDown(loadConfig(), say);
+      await stackDown(stackSettings(loadConfig()), say);
     });
 
   stack
@@ -32,7 +32,7 @@ export function register(program: Command): void {
     .description('show each component: up|down|unhealthy, version, port, pid, log file (exit 0 even when down)')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
-      const status = await stackStatus(loadConfig());
+      const status = await stackStatus(stackSettings(loadConfig()));
       if (opts.json) {
         say(JSON.stringify(status, null, 2));
         return;
