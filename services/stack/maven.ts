@@ -6,17 +6,17 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DownloadSourceUnreachableError, MissingPrerequisiteError, StackError } from './errors.ts';
 import { exists, findExecutable, run, tailFile } from './procs.ts';
 import type { StackContext } from './types.ts';
 import { VERSIONS } from './versions.ts';
+import { assetPath } from '../domain/assets.ts';
 
 const MAVEN_CENTRAL = 'https://repo.maven.apache.org/maven2/';
 const DEPENDENCY_PLUGIN = `org.apache.maven.plugins:maven-dependency-plugin:${VERSIONS.mavenDependencyPlugin}`;
 
-/** stack/maven/ in the repository, where the poms live. */
-export const POM_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'assets', 'maven');
+/** Where the poms live. */
+export const POM_DIR = assetPath('services', 'stack', 'assets', 'maven');
 
 export async function requireMvn(): Promise<string> {
   const mvn = await findExecutable('mvn');

@@ -13,11 +13,16 @@ import { endianness } from 'node:os';
 import avro from 'avsc';
 import { PoisonMessageError } from '../errors.ts';
 import type { DocumentChunks, EmbeddedChunk, JsonValue } from '../types.ts';
+import { assetPath } from '../assets.ts';
 
 /** The schema, as registered. */
-export const chunkSchema = JSON.parse(
-  readFileSync(new URL('../../../schemas/document-chunks.avsc', import.meta.url), 'utf8'),
-) as { type: 'record'; name: string; namespace: string; doc: string; fields: { name: string }[] };
+export const chunkSchema = JSON.parse(readFileSync(assetPath('schemas', 'document-chunks.avsc'), 'utf8')) as {
+  type: 'record';
+  name: string;
+  namespace: string;
+  doc: string;
+  fields: { name: string }[];
+};
 
 /** The reader type every decoded record is resolved to. */
 export const chunkType = avro.Type.forSchema(chunkSchema as avro.Schema);

@@ -1,33 +1,31 @@
 /**
- * `vecsync` entry point. Each file in ./commands registers one top-level command, so adding a
- * command is adding a file. Every failure ends as one line on stderr and a non-zero exit code.
+ * `vecsync` entry point. Each file in ./commands registers one top-level command (listed in
+ * ./commands/index.ts). Every failure ends as one line on stderr and a non-zero exit code.
  */
-import { readdir } from 'node:fs/promises';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { describeError } from '../../domain/errors.ts';
+import { COMMANDS } from './commands/index.ts';
 
-export interface CommandModule {
-  register(program: Command): void;
-}
-
-async function buildProgram(): Promise<Command> {
+/**
+ * Only the command being run is loaded and registered in full; for anything else (`--help`, a
+ * typo) every command is listed by its summary.
+ */
+async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command('vecsync')
     .description('Keep a vector store in step with PostgreSQL through an outbox, Debezium and Kafka.')
     .showHelpAfterError()
     .exitOverride();
-  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'commands');
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).sort();
-  for (const file of files) {
-    const mod = (await import(path.join(dir, file))) as CommandModule;
-    mod.register(program);
+  const invoked = COMMANDS.find((c) => c.name === argv[2]);
+  if (invoked) {
+    (await invoked.load()).register(program);
+  } else {
+    for (const c of COMMANDS) program.command(c.name).description(c.summary);
   }
   return program;
 }
 
 async function main(): Promise<void> {
-  const program = await buildProgram();
+  const program = await buildProgram(process.argv);
   try {
     await program.parseAsync(process.argv);
   } catch (error) {

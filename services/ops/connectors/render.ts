@@ -8,15 +8,11 @@
  * `${routedByValue}`.
  */
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Config } from '../../config/index.ts';
 import { ConfigError } from '../../domain/errors.ts';
+import { assetPath } from '../../domain/assets.ts';
 
-export const CONNECTOR_TEMPLATE_PATH = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../../../connectors/vecsync-outbox.json',
-);
+export const CONNECTOR_TEMPLATE_PATH = assetPath('connectors', 'vecsync-outbox.json');
 
 /** Name of the publication created by migrations/source/0003 (one per source database). */
 export const PUBLICATION_NAME = 'vecsync_outbox';

@@ -5,8 +5,6 @@
  * searches it with permissions, and measures freshness.
  */
 import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import pg from 'pg';
 import { loadConfig, type Config } from '../../config/index.ts';
@@ -19,8 +17,9 @@ import { createSink } from '../../adapters/sinks/index.ts';
 import { collectStatus, formatStatus } from '../status/index.ts';
 import { DEMO_TENANTS, generateCorpus, type DemoDocument } from './corpus.ts';
 import { percentile } from '../../domain/percentile.ts';
+import { assetPath } from '../../domain/assets.ts';
 
-const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'vecsync.mjs');
+const BIN = assetPath('bin', 'vecsync.mjs');
 
 function step(title: string): void {
   process.stdout.write(`\n== ${title}\n`);

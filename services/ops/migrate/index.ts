@@ -4,15 +4,15 @@
  * with the configuration: the metadata allowlist and the active embedding model.
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { runner } from 'node-pg-migrate';
 import type { Config } from '../../config/index.ts';
 import { modelKey } from '../../domain/types.ts';
 import { ConfigError } from '../../domain/errors.ts';
 import { createPool, databaseName, redactUrl, withTransaction, type Pool } from '../../adapters/postgres/pool.ts';
+import { assetPath } from '../../domain/assets.ts';
 
-const MIGRATIONS_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../migrations');
+const MIGRATIONS_ROOT = assetPath('migrations');
 
 export const DATABASES = ['source', 'sink'] as const;
 export type DatabaseRole = (typeof DATABASES)[number];
