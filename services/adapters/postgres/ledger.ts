@@ -9,7 +9,7 @@ import { describeError } from '../../domain/errors.ts';
 import { classifyPgError } from '../../domain/pg-errors.ts';
 import type { DeadLetter } from '../kafka/dlq.ts';
 import { reasonOf } from '../kafka/dlq.ts';
-import type { LedgerRow as GuardRow } from '../../domain/transforms/version-guard.ts';
+import type { LedgerRegisters } from '../../domain/transforms/version-guard.ts';
 
 export interface LedgerKey {
   tenantId: string;
@@ -17,8 +17,11 @@ export interface LedgerKey {
   modelKey: string;
 }
 
-/** A locked ledger row: the guard's registers (see transforms/version-guard.ts) plus bookkeeping. */
-export interface LedgerRow extends LedgerKey, GuardRow {
+/**
+ * A ledger row, the one type for it: the guard's registers (domain/transforms/version-guard.ts)
+ * plus bookkeeping. Writers, the propagator and repairs all read and write it through `Ledger`.
+ */
+export interface LedgerRow extends LedgerKey, LedgerRegisters {
   chunkCount: number;
   contentHash: string | null;
 }
@@ -33,6 +36,15 @@ export interface LedgerTx {
    * after the sink acknowledged) and marks the outbox rows `processed`, in one statement.
    */
   record(rows: LedgerRow[], processedOutboxIds: string[]): Promise<void>;
+  /**
+   * Moves registers of locked rows back without recording an application (repairs: the repair
+   * event must pass the guard). Only the given fields change.
+   */
+  reset(
+    rows: (LedgerKey & Partial<Pick<LedgerRow, 'version' | 'acl_version' | 'tombstone' | 'chunkCount'>>)[],
+  ): Promise<void>;
+  /** A statement in the same transaction (repairs enqueue their events under the lock). */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
 }
 
 interface LedgerRecord {
@@ -93,7 +105,11 @@ export class Ledger {
         };
         rows.set(ledgerKeyString(row), row);
       }
-      const result = await fn(rows, { record: (next, ids) => this.record(client, next, ids) });
+      const result = await fn(rows, {
+        record: (next, ids) => this.record(client, next, ids),
+        reset: (resets) => this.reset(client, resets),
+        query: (sql, params) => client.query(sql, params),
+      });
       await client.query('COMMIT');
       return result;
     } catch (error) {
@@ -102,6 +118,27 @@ export class Ledger {
     } finally {
       client.release();
     }
+  }
+
+  private async reset(client: pg.PoolClient, rows: Parameters<LedgerTx['reset']>[0]): Promise<void> {
+    if (rows.length === 0) return;
+    await client.query(
+      `UPDATE vecsync.sync_state s
+          SET version = coalesce(u.v, s.version), acl_version = coalesce(u.av, s.acl_version),
+              tombstone = coalesce(u.tomb, s.tombstone), chunk_count = coalesce(u.cc, s.chunk_count)
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bool[], $8::int[]) AS u(t, d, m, v, av, tomb, cc)
+        WHERE s.sink_name = $1 AND s.tenant_id = u.t AND s.document_id = u.d AND s.model_key = u.m`,
+      [
+        this.sinkName,
+        rows.map((r) => r.tenantId),
+        rows.map((r) => r.documentId),
+        rows.map((r) => r.modelKey),
+        rows.map((r) => r.version ?? null),
+        rows.map((r) => r.acl_version ?? null),
+        rows.map((r) => r.tombstone ?? null),
+        rows.map((r) => r.chunkCount ?? null),
+      ],
+    );
   }
 
   private async record(client: pg.PoolClient, rows: LedgerRow[], processedOutboxIds: string[]): Promise<void> {

@@ -9,7 +9,7 @@ import {
   applyAll,
   guard,
   type GuardEvent,
-  type LedgerRow,
+  type LedgerRegisters,
 } from './version-guard.ts';
 
 const upsert = (version: number, acl_version: number, acl: string[] = ['alice']): GuardEvent => ({
@@ -20,7 +20,7 @@ const upsert = (version: number, acl_version: number, acl: string[] = ['alice'])
 });
 const del = (version: number): GuardEvent => ({ op: 'delete', version });
 const acl = (acl_version: number, principals: string[]): GuardEvent => ({ op: 'acl', acl_version, acl: principals });
-const row = (version: number, acl_version: number, principals: string[], tombstone = false): LedgerRow => ({
+const row = (version: number, acl_version: number, principals: string[], tombstone = false): LedgerRegisters => ({
   version,
   acl_version,
   acl: principals,
@@ -239,8 +239,8 @@ interface SinkDoc {
 }
 
 /** Applies decisions to a model sink, checking at every write that no older ACL is written. */
-function deliver(delivery: GuardEvent[]): { ledger: LedgerRow; sink: SinkDoc } {
-  let ledger: LedgerRow | null = null;
+function deliver(delivery: GuardEvent[]): { ledger: LedgerRegisters; sink: SinkDoc } {
+  let ledger: LedgerRegisters | null = null;
   const sink: SinkDoc = { chunksVersion: null, aclVersion: 0, acl: [] };
   for (const event of delivery) {
     const d = guard(ledger, event);

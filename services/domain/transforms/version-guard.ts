@@ -39,7 +39,7 @@ import { Operation } from '../types.ts';
 import { normalizeAcl, sameAcl } from './acl.ts';
 
 /** The guard-relevant part of a `vecsync.sync_state` row (one sink, document and model). */
-export interface LedgerRow {
+export interface LedgerRegisters {
   /** Content version last applied; 0 when only an ACL has been seen. */
   version: number;
   /** Newest ACL version seen; 0 when none. */
@@ -54,7 +54,7 @@ export interface LedgerRow {
  * A row that does not exist yet. A placeholder row inserted with these defaults (to have
  * something to lock) behaves exactly like no row, because real versions start at 1.
  */
-export const EMPTY_LEDGER: LedgerRow = Object.freeze({
+export const EMPTY_LEDGER: LedgerRegisters = Object.freeze({
   version: 0,
   acl_version: 0,
   acl: Object.freeze([]),
@@ -98,13 +98,13 @@ export interface GuardDecision {
   /** The ACL the sink must hold for the document after this event: always the newest known. */
   acl: readonly string[];
   /** The ledger row to store. */
-  next: LedgerRow;
+  next: LedgerRegisters;
   /** false when `next` equals the given row, so the ledger write can be left out. */
   ledgerChanged: boolean;
 }
 
 /** Decides what one event does, given the document's ledger row (null when there is none). */
-export function guard(ledger: LedgerRow | null, event: GuardEvent): GuardDecision {
+export function guard(ledger: LedgerRegisters | null, event: GuardEvent): GuardDecision {
   const row = ledger ?? EMPTY_LEDGER;
   switch (event.op) {
     case Operation.upsert:
@@ -121,31 +121,31 @@ export function guard(ledger: LedgerRow | null, event: GuardEvent): GuardDecisio
 }
 
 /** Folds events through the guard, as the sink would see them; handy for tests and replays. */
-export function applyAll(ledger: LedgerRow | null, events: Iterable<GuardEvent>): LedgerRow {
+export function applyAll(ledger: LedgerRegisters | null, events: Iterable<GuardEvent>): LedgerRegisters {
   let row = ledger ?? EMPTY_LEDGER;
   for (const event of events) row = guard(row, event).next;
   return row;
 }
 
 /** Content order: by version, and a delete wins a tie with an upsert of the same version. */
-function contentIsNewer(row: LedgerRow, version: number, isDelete: boolean): boolean {
+function contentIsNewer(row: LedgerRegisters, version: number, isDelete: boolean): boolean {
   return version > row.version || (version === row.version && isDelete && !row.tombstone);
 }
 
-function contentSkipReason(row: LedgerRow, version: number): SkipReason {
+function contentSkipReason(row: LedgerRegisters, version: number): SkipReason {
   if (row.tombstone) return SkipReason.tombstoned;
   return version === row.version ? SkipReason.duplicate : SkipReason.stale;
 }
 
-function withAcl(row: LedgerRow, aclVersion: number, acl: readonly string[]): LedgerRow {
+function withAcl(row: LedgerRegisters, aclVersion: number, acl: readonly string[]): LedgerRegisters {
   return aclVersion > row.acl_version ? { ...row, acl_version: aclVersion, acl: normalizeAcl(acl) } : row;
 }
 
-function decide(row: LedgerRow, next: LedgerRow, action: GuardAction, reason?: SkipReason): GuardDecision {
+function decide(row: LedgerRegisters, next: LedgerRegisters, action: GuardAction, reason?: SkipReason): GuardDecision {
   return { action, reason, acl: next.acl, next, ledgerChanged: !sameRow(row, next) };
 }
 
-function guardUpsert(row: LedgerRow, event: Extract<GuardEvent, { op: 'upsert' }>): GuardDecision {
+function guardUpsert(row: LedgerRegisters, event: Extract<GuardEvent, { op: 'upsert' }>): GuardDecision {
   const permission = withAcl(row, event.acl_version, event.acl);
   if (contentIsNewer(row, event.version, false)) {
     const next = { ...permission, version: event.version, tombstone: false };
@@ -155,14 +155,14 @@ function guardUpsert(row: LedgerRow, event: Extract<GuardEvent, { op: 'upsert' }
   return decide(row, permission, GuardAction.skip, contentSkipReason(row, event.version));
 }
 
-function guardDelete(row: LedgerRow, event: Extract<GuardEvent, { op: 'delete' }>): GuardDecision {
+function guardDelete(row: LedgerRegisters, event: Extract<GuardEvent, { op: 'delete' }>): GuardDecision {
   if (contentIsNewer(row, event.version, true)) {
     return decide(row, { ...row, version: event.version, tombstone: true }, GuardAction.deleteChunks);
   }
   return decide(row, row, GuardAction.skip, contentSkipReason(row, event.version));
 }
 
-function guardAcl(row: LedgerRow, event: Extract<GuardEvent, { op: 'acl' }>): GuardDecision {
+function guardAcl(row: LedgerRegisters, event: Extract<GuardEvent, { op: 'acl' }>): GuardDecision {
   const next = withAcl(row, event.acl_version, event.acl);
   if (row.tombstone) return decide(row, next, GuardAction.skip, SkipReason.tombstoned);
   if (next === row) {
@@ -172,7 +172,7 @@ function guardAcl(row: LedgerRow, event: Extract<GuardEvent, { op: 'acl' }>): Gu
   return decide(row, next, GuardAction.writeAcl);
 }
 
-function sameRow(a: LedgerRow, b: LedgerRow): boolean {
+function sameRow(a: LedgerRegisters, b: LedgerRegisters): boolean {
   return (
     a.version === b.version && a.acl_version === b.acl_version && a.tombstone === b.tombstone && sameAcl(a.acl, b.acl)
   );

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { guard, GuardAction, type LedgerRow } from '../../domain/transforms/version-guard.ts';
+import { guard, GuardAction, type LedgerRegisters } from '../../domain/transforms/version-guard.ts';
 import { DriftKind } from '../../domain/transforms/drift.ts';
-import { planRepair, SkipRepair, type LedgerRegisters, type RepairItem, type SourceState } from './plan.ts';
+import { planRepair, SkipRepair, type RepairLedgerView, type RepairItem, type SourceState } from './plan.ts';
 
 const item = (kinds: DriftKind[], over: Partial<RepairItem> = {}): RepairItem => ({
   tenant_id: 't',
@@ -15,9 +15,10 @@ const active = (version: number, acl_version: number): SourceState => ({ kind: '
 const opts = { canUpsert: true };
 
 /** The ledger row after the plan's reset. */
-function reset(ledger: LedgerRegisters | undefined, patch: Partial<LedgerRegisters> | null): LedgerRow {
-  const base = ledger ?? { version: 0, acl_version: 0, tombstone: false, chunk_count: 0 };
-  return { ...base, ...patch, acl: ['old'] };
+function reset(ledger: RepairLedgerView | undefined, patch: Partial<RepairLedgerView> | null): LedgerRegisters {
+  const base = ledger ?? { version: 0, acl_version: 0, tombstone: false, chunkCount: 0 };
+  const { chunkCount: _chunks, ...registers } = { ...base, ...patch };
+  return { ...registers, acl: ['old'] };
 }
 
 describe('planRepair', () => {
@@ -25,7 +26,7 @@ describe('planRepair', () => {
     const plan = planRepair(
       item([DriftKind.missing]),
       active(5, 2),
-      { version: 5, acl_version: 2, tombstone: false, chunk_count: 1 },
+      { version: 5, acl_version: 2, tombstone: false, chunkCount: 1 },
       opts,
     );
     assert.equal(plan.upsert, true);
@@ -34,9 +35,9 @@ describe('planRepair', () => {
   });
 
   it('orphan chunks: the chunk count is raised to what the sink holds, so sinks that prune by id remove them', () => {
-    const ledger = { version: 5, acl_version: 2, tombstone: false, chunk_count: 3 };
+    const ledger = { version: 5, acl_version: 2, tombstone: false, chunkCount: 3 };
     const plan = planRepair(item([DriftKind.orphanChunks], { sinkChunkEnd: 5 }), active(5, 2), ledger, opts);
-    assert.deepEqual(plan.ledger, { version: 4, tombstone: false, chunk_count: 5 });
+    assert.deepEqual(plan.ledger, { version: 4, tombstone: false, chunkCount: 5 });
     const fewer = planRepair(item([DriftKind.stale], { sinkChunkEnd: 2 }), active(5, 2), ledger, opts);
     assert.deepEqual(fewer.ledger, { version: 4, tombstone: false });
   });
@@ -45,7 +46,7 @@ describe('planRepair', () => {
     const plan = planRepair(
       item([DriftKind.stale]),
       active(5, 2),
-      { version: 3, acl_version: 2, tombstone: false, chunk_count: 1 },
+      { version: 3, acl_version: 2, tombstone: false, chunkCount: 1 },
       opts,
     );
     assert.equal(plan.upsert, true);
@@ -57,7 +58,7 @@ describe('planRepair', () => {
     const plan = planRepair(
       item([DriftKind.aclMismatch]),
       active(5, 7),
-      { version: 5, acl_version: 7, tombstone: false, chunk_count: 1 },
+      { version: 5, acl_version: 7, tombstone: false, chunkCount: 1 },
       opts,
     );
     assert.equal(plan.upsert, false);
@@ -69,7 +70,7 @@ describe('planRepair', () => {
     const plan = planRepair(
       item([DriftKind.ghost]),
       { kind: 'inactive', version: 4, acl_version: 2, status: 'archived' },
-      { version: 4, acl_version: 2, tombstone: true, chunk_count: 0 },
+      { version: 4, acl_version: 2, tombstone: true, chunkCount: 0 },
       opts,
     );
     assert.deepEqual(plan.delete, { version: 4, acl_version: 2, reason: 'archived' });
@@ -111,7 +112,7 @@ describe('planRepair', () => {
       version: fc.integer({ min: 0, max: 12 }),
       acl_version: fc.integer({ min: 0, max: 12 }),
       tombstone: fc.boolean(),
-      chunk_count: fc.integer({ min: 0, max: 4 }),
+      chunkCount: fc.integer({ min: 0, max: 4 }),
     }),
     { nil: undefined },
   );

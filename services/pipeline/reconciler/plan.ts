@@ -38,6 +38,7 @@
  * guard reads the state topic.
  */
 import { DriftKind } from '../../domain/transforms/drift.ts';
+import type { LedgerRow } from '../../adapters/postgres/ledger.ts';
 
 /** The source's current state of one document, as read inside the repair transaction. */
 export type SourceState =
@@ -46,14 +47,12 @@ export type SourceState =
   | { kind: 'tombstone'; version: number; acl_version: number }
   | { kind: 'unknown' };
 
-/** The guard registers of a locked ledger row (absent: no row, which the guard reads as empty). */
-export interface LedgerRegisters {
-  version: number;
-  acl_version: number;
-  tombstone: boolean;
-  /** Not a guard register: the chunk count the writer passes to the sink as the previous one. */
-  chunk_count: number;
-}
+/**
+ * What a repair reads of a locked ledger row (absent: no row, which the guard reads as empty).
+ * `chunkCount` is not a guard register: the chunk count the writer passes to the sink as the
+ * previous one.
+ */
+export type RepairLedgerView = Pick<LedgerRow, 'version' | 'acl_version' | 'tombstone' | 'chunkCount'>;
 
 /** What the state topic holds for the key (for an unknown key's deleted state). */
 export interface TopicVersions {
@@ -90,7 +89,7 @@ export interface RepairAction {
   /** Publish the current state again (`append_state`), or a deleted state with these versions. */
   state: { kind: 'current' } | { kind: 'deleted'; version: number; acl_version: number } | null;
   /** New values of the ledger row's registers (only the given ones change), or null. */
-  ledger: Partial<LedgerRegisters> | null;
+  ledger: Partial<RepairLedgerView> | null;
   skipped: SkipRepair | null;
 }
 
@@ -103,14 +102,14 @@ function none(): RepairAction {
 export function planRepair(
   item: RepairItem,
   source: SourceState,
-  ledger: LedgerRegisters | undefined,
+  ledger: RepairLedgerView | undefined,
   options: { canUpsert: boolean },
 ): RepairAction {
   const action = none();
   if (item.stateTopic) action.state = stateRepair(source, item.stateTopic.topic);
   if (item.kinds.length === 0) return action;
   const ghost = item.kinds.includes(DriftKind.ghost);
-  const reset: Partial<LedgerRegisters> = {};
+  const reset: Partial<RepairLedgerView> = {};
 
   if (source.kind === 'active') {
     if (ghost) return { ...action, skipped: SkipRepair.changed };
@@ -125,8 +124,8 @@ export function planRepair(
         reset.version = Math.min(ledger.version, source.version - 1);
         reset.tombstone = false;
       }
-      if (ledger && item.sinkChunkEnd !== undefined && item.sinkChunkEnd > ledger.chunk_count) {
-        reset.chunk_count = item.sinkChunkEnd;
+      if (ledger && item.sinkChunkEnd !== undefined && item.sinkChunkEnd > ledger.chunkCount) {
+        reset.chunkCount = item.sinkChunkEnd;
       }
     }
     if (aclMismatch) {

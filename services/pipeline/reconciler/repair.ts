@@ -1,15 +1,15 @@
 /**
  * Executes repair plans (see plan.ts): one source transaction per batch that locks the ledger rows
- * of the batch the way the writer and the propagator do (`SELECT ... FOR UPDATE` in key order, so
- * no deadlock with them), re-reads the documents, plans, resets the ledger registers and enqueues
+ * of the batch through the same ledger API as the writer and the propagator (in key order, so no
+ * deadlock with them), re-reads the documents, plans, resets the ledger registers and enqueues
  * the outbox events with the SQL helpers every other producer of events uses
  * (`vecsync.enqueue_upsert`, `enqueue_delete`, `enqueue_acl`, `append_state`, `append_deleted_state`).
  * The events then travel the normal path: Debezium, the lanes, the embedder, the writer and the
  * propagator, under the version guard.
  */
 import type pg from 'pg';
-import { classifyPgError } from '../../domain/pg-errors.ts';
-import { planRepair, type LedgerRegisters, type RepairAction, type RepairItem, type SourceState } from './plan.ts';
+import { Ledger, ledgerKeyString } from '../../adapters/postgres/ledger.ts';
+import { planRepair, type RepairAction, type RepairItem, type SourceState } from './plan.ts';
 import { sourceByKeys, type SourceRow } from './source.ts';
 
 export interface RepairTarget {
@@ -68,54 +68,14 @@ export async function repairBatch(pool: pg.Pool, target: RepairTarget, items: Re
     );
   }
   const unique = [...merged.values()];
-  const tenants = unique.map((i) => i.tenant_id);
-  const documents = unique.map((i) => i.document_id);
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (error) {
-    throw classifyPgError(error, 'source database (repair)');
-  }
-  try {
-    await client.query('BEGIN');
-    // Exactly as the writer and the propagator do (services/ledger): placeholder rows first (they read
-    // as "no row" to the guard), then every row locked, both in key order, so no deadlock with them.
-    await client.query(
-      `INSERT INTO vecsync.sync_state (sink_name, tenant_id, document_id, model_key, version, acl_version, chunk_count, tombstone)
-       SELECT $1, t, d, $2, 0, 0, 0, false FROM unnest($3::text[], $4::text[]) AS u(t, d)
-       ORDER BY t, d
-       ON CONFLICT DO NOTHING`,
-      [target.sinkName, target.modelKey, tenants, documents],
-    );
-    const locked = await client.query<{
-      tenant_id: string;
-      document_id: string;
-      version: string;
-      acl_version: string;
-      tombstone: boolean;
-      chunk_count: number;
-    }>(
-      `SELECT s.tenant_id, s.document_id, s.version, s.acl_version, s.tombstone, s.chunk_count
-         FROM vecsync.sync_state s
-         JOIN unnest($3::text[], $4::text[]) AS u(t, d) ON s.tenant_id = u.t AND s.document_id = u.d
-        WHERE s.sink_name = $1 AND s.model_key = $2
-        ORDER BY s.tenant_id, s.document_id, s.model_key
-          FOR UPDATE OF s`,
-      [target.sinkName, target.modelKey, tenants, documents],
-    );
-    const ledger = new Map<string, LedgerRegisters>(
-      locked.rows.map((r) => [
-        keyOf(r),
-        {
-          version: Number(r.version),
-          acl_version: Number(r.acl_version),
-          tombstone: r.tombstone,
-          chunk_count: r.chunk_count,
-        },
-      ]),
-    );
+  const ledger = new Ledger(pool, target.sinkName);
+  const keys = unique.map((i) => ({ tenantId: i.tenant_id, documentId: i.document_id, modelKey: target.modelKey }));
+  // The same lock as the writer and the propagator: the ledger rows, in key order.
+  return ledger.withLocked(keys, async (rows, tx) => {
+    const registersOf = (item: RepairItem) =>
+      rows.get(ledgerKeyString({ tenantId: item.tenant_id, documentId: item.document_id, modelKey: target.modelKey }));
     // The cutoff does not matter here: only the current state is used.
-    const source = await sourceByKeys(client, unique, 'infinity', {
+    const source = await sourceByKeys(tx, unique, 'infinity', {
       sinkName: target.sinkName,
       modelKey: target.modelKey,
     });
@@ -124,31 +84,20 @@ export async function repairBatch(pool: pg.Pool, target: RepairTarget, items: Re
       return {
         item,
         source: row,
-        action: planRepair(item, sourceState(row), ledger.get(keyOf(item)), { canUpsert: target.model !== null }),
+        action: planRepair(item, sourceState(row), registersOf(item), { canUpsert: target.model !== null }),
       };
     });
 
     const resets = plans.filter((p) => p.action.ledger !== null);
-    if (resets.length > 0) {
-      await client.query(
-        `UPDATE vecsync.sync_state s
-            SET version = coalesce(u.v, s.version), acl_version = coalesce(u.av, s.acl_version),
-                tombstone = coalesce(u.tomb, s.tombstone), chunk_count = coalesce(u.cc, s.chunk_count)
-           FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bool[], $8::int[]) AS u(t, d, v, av, tomb, cc)
-          WHERE s.sink_name = $1 AND s.model_key = $2 AND s.tenant_id = u.t AND s.document_id = u.d`,
-        [
-          target.sinkName,
-          target.modelKey,
-          resets.map((p) => p.item.tenant_id),
-          resets.map((p) => p.item.document_id),
-          resets.map((p) => p.action.ledger!.version ?? null),
-          resets.map((p) => p.action.ledger!.acl_version ?? null),
-          resets.map((p) => p.action.ledger!.tombstone ?? null),
-          resets.map((p) => p.action.ledger!.chunk_count ?? null),
-        ],
-      );
-      counts.ledger_resets = resets.length;
-    }
+    await tx.reset(
+      resets.map((p) => ({
+        tenantId: p.item.tenant_id,
+        documentId: p.item.document_id,
+        modelKey: target.modelKey,
+        ...p.action.ledger,
+      })),
+    );
+    counts.ledger_resets = resets.length;
 
     const pick = (f: (a: RepairAction) => boolean) => plans.filter((p) => f(p.action));
     const documentsOf = (list: typeof plans) => [
@@ -158,7 +107,7 @@ export async function repairBatch(pool: pg.Pool, target: RepairTarget, items: Re
     const fromDocuments = (call: string, list: typeof plans, extra: unknown[] = []) =>
       list.length === 0
         ? Promise.resolve()
-        : client.query(
+        : tx.query(
             `SELECT ${call} FROM vecsync.documents d
                JOIN unnest($1::text[], $2::text[]) AS u(t, doc) ON d.tenant_id = u.t AND d.document_id = u.doc
               ORDER BY d.tenant_id, d.document_id`,
@@ -178,7 +127,7 @@ export async function repairBatch(pool: pg.Pool, target: RepairTarget, items: Re
     counts.acls = acls.length;
     const deletes = pick((a) => a.delete !== null);
     if (deletes.length > 0) {
-      await client.query(
+      await tx.query(
         `SELECT vecsync.enqueue_delete(u.t, u.d, u.v, u.av, u.reason)
            FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[]) WITH ORDINALITY AS u(t, d, v, av, reason, n)
           ORDER BY u.n`,
@@ -195,7 +144,7 @@ export async function repairBatch(pool: pg.Pool, target: RepairTarget, items: Re
     await fromDocuments('vecsync.append_state(d)', current);
     const deletedStates = plans.filter((p) => p.action.state?.kind === 'deleted');
     if (deletedStates.length > 0) {
-      await client.query(
+      await tx.query(
         `SELECT vecsync.append_deleted_state(u.t, u.d, u.v, u.av)
            FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS u(t, d, v, av, n)
           ORDER BY u.n`,
@@ -208,14 +157,8 @@ export async function repairBatch(pool: pg.Pool, target: RepairTarget, items: Re
     }
     counts.states = current.length + deletedStates.length;
     counts.skipped = plans.filter((p) => p.action.skipped !== null).length;
-    await client.query('COMMIT');
     return counts;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw classifyPgError(error, 'source database (repair)');
-  } finally {
-    client.release();
-  }
+  });
 }
 
 export function addRepairCounts(into: RepairCounts, more: RepairCounts): void {

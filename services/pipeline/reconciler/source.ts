@@ -35,11 +35,12 @@ export interface BucketSums {
   state: DigestBuckets;
 }
 
-async function query<R extends pg.QueryResultRow>(
-  db: pg.Pool | pg.PoolClient,
-  sql: string,
-  values: unknown[],
-): Promise<R[]> {
+/** A pool, a client, or a ledger transaction: anything that runs a statement. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow>(sql: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+async function query<R extends pg.QueryResultRow>(db: Queryable, sql: string, values: unknown[]): Promise<R[]> {
   try {
     return (await db.query<R>(sql, values)).rows;
   } catch (error) {
@@ -228,7 +229,7 @@ export async function sourceDetail(
 
 /** The source rows of the given documents (absent: unknown to the source). */
 export async function sourceByKeys(
-  db: pg.Pool | pg.PoolClient,
+  db: Queryable,
   refs: { tenant_id: string; document_id: string }[],
   cutoff: string,
   ledger: { sinkName: string; modelKey: string },
