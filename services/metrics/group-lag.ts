@@ -12,7 +12,9 @@ import { registry as defaultRegistry } from './index.ts';
 /** The part of a connected kafkajs Admin this module uses. */
 export interface LagAdmin {
   listGroups(): Promise<{ groups: { groupId: string }[] }>;
-  fetchOffsets(options: { groupId: string }): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
+  fetchOffsets(options: {
+    groupId: string;
+  }): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
   fetchTopicOffsets(topic: string): Promise<{ partition: number; high: string; low: string }[]>;
 }
 

@@ -70,7 +70,12 @@ export function registerSourceGauges(pool: Queryable, options: SourceGaugeOption
           GROUP BY lane, operation`,
         [options.tenantPrefix ?? null],
       );
-      const slots = await pool.query<{ slot_name: string; active: boolean; wal_status: string | null; retained: number }>(
+      const slots = await pool.query<{
+        slot_name: string;
+        active: boolean;
+        wal_status: string | null;
+        retained: number;
+      }>(
         `SELECT slot_name, active, wal_status,
                 coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::float8 AS retained
            FROM pg_replication_slots`,
@@ -124,7 +129,12 @@ export function registerSourceGauges(pool: Queryable, options: SourceGaugeOption
     registers,
   });
   const gauges: client.Gauge<string>[] = [];
-  function gauge(name: string, help: string, labelNames: string[], write: (r: Reading, g: client.Gauge<string>) => void) {
+  function gauge(
+    name: string,
+    help: string,
+    labelNames: string[],
+    write: (r: Reading, g: client.Gauge<string>) => void,
+  ) {
     const g: client.Gauge<string> = new client.Gauge({
       name,
       help,
@@ -135,11 +145,17 @@ export function registerSourceGauges(pool: Queryable, options: SourceGaugeOption
     gauges.push(g);
   }
 
-  gauge('vecsync_outbox_queued', 'Outbox rows with status queued, per lane and operation.', ['lane', 'operation'], (r, g) =>
-    perLane(r, g, (row) => row.queued),
+  gauge(
+    'vecsync_outbox_queued',
+    'Outbox rows with status queued, per lane and operation.',
+    ['lane', 'operation'],
+    (r, g) => perLane(r, g, (row) => row.queued),
   );
-  gauge('vecsync_outbox_failed', 'Outbox rows with status failed (dead-lettered), per lane and operation.', ['lane', 'operation'], (r, g) =>
-    perLane(r, g, (row) => row.failed),
+  gauge(
+    'vecsync_outbox_failed',
+    'Outbox rows with status failed (dead-lettered), per lane and operation.',
+    ['lane', 'operation'],
+    (r, g) => perLane(r, g, (row) => row.failed),
   );
   gauge(
     'vecsync_outbox_oldest_queued_age_seconds',
@@ -155,9 +171,14 @@ export function registerSourceGauges(pool: Queryable, options: SourceGaugeOption
       for (const s of r.slots) g.set({ slot: s.slot }, s.retained);
     },
   );
-  gauge('vecsync_replication_slot_active', '1 while a consumer (Debezium) is attached to the slot.', ['slot'], (r, g) => {
-    for (const s of r.slots) g.set({ slot: s.slot }, s.active ? 1 : 0);
-  });
+  gauge(
+    'vecsync_replication_slot_active',
+    '1 while a consumer (Debezium) is attached to the slot.',
+    ['slot'],
+    (r, g) => {
+      for (const s of r.slots) g.set({ slot: s.slot }, s.active ? 1 : 0);
+    },
+  );
   gauge(
     'vecsync_replication_slot_invalid',
     '1 when the slot lost WAL it needed (wal_status lost): change capture must be re-snapshotted.',

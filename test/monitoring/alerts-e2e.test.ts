@@ -22,6 +22,7 @@ import pg from 'pg';
 import client from 'prom-client';
 import { loadConfig, type Config } from '../../services/config/index.ts';
 import { registerGroupLagGauge } from '../../services/metrics/group-lag.ts';
+import { packageVersion } from '../../services/metrics/index.ts';
 import { createRuntime } from '../../services/runtime/index.ts';
 import { uniqueId } from '../support/ids.ts';
 import { kafkaClient } from '../support/kafka.ts';
@@ -133,7 +134,8 @@ describe('alerts end to end: Prometheus and Alertmanager against a running pipel
 
   before(async () => {
     if (missing.length > 0) {
-      if (underCi()) throw new Error(`missing ${missing.join(', ')} (Debian packages prometheus, prometheus-alertmanager)`);
+      if (underCi())
+        throw new Error(`missing ${missing.join(', ')} (Debian packages prometheus, prometheus-alertmanager)`);
       return;
     }
     await ensureStack();
@@ -194,9 +196,15 @@ describe('alerts end to end: Prometheus and Alertmanager against a running pipel
 
     writeFileSync(
       path.join(dir, 'rules.yml'),
-      toYaml(withKnobs(loadRules(), { thresholds: { sync_lag_messages: LAG_THRESHOLD }, for: { VecsyncSyncLagHigh: LAG_FOR } })),
+      toYaml(
+        withKnobs(loadRules(), {
+          thresholds: { sync_lag_messages: LAG_THRESHOLD },
+          for: { VecsyncSyncLagHigh: LAG_FOR },
+        }),
+      ),
     );
-    const target = (job: string, port: number) => `  - job_name: ${job}\n    static_configs: [{ targets: ['127.0.0.1:${port}'] }]\n`;
+    const target = (job: string, port: number) =>
+      `  - job_name: ${job}\n    static_configs: [{ targets: ['127.0.0.1:${port}'] }]\n`;
     writeFileSync(
       path.join(dir, 'prometheus.yml'),
       `global: { scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s }\n` +
@@ -293,6 +301,21 @@ describe('alerts end to end: Prometheus and Alertmanager against a running pipel
       t.skip(`SKIPPED (CI not set): missing ${missing.join(', ')}`);
       return;
     }
+    // Each spawned service names itself and the package version in vecsync_build_info.
+    const info = await waitFor(
+      async () => {
+        const r = await getJson<{ data: { result: { metric: Record<string, string> }[] } }>(
+          `http://127.0.0.1:${ports.prometheus}/api/v1/query?query=${encodeURIComponent('vecsync_build_info == 1')}`,
+        );
+        return r.data.result.length >= 2 ? r.data.result : undefined;
+      },
+      { timeoutMs: 15_000, description: 'vecsync_build_info scraped' },
+    );
+    assert.deepEqual(info.map((r) => `${r.metric.job} ${r.metric.service} ${r.metric.version}`).sort(), [
+      `vecsync-embedder embedder ${packageVersion()}`,
+      `vecsync-writer writer ${packageVersion()}`,
+    ]);
+
     const generator = load();
     try {
       // With the writer running the lag stays under the threshold: nothing is sent.

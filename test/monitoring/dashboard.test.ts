@@ -27,8 +27,8 @@ async function exportedNames(): Promise<Set<string>> {
   const names = new Set<string>();
   for (const m of [...(await registry.getMetricsAsJSON()), ...(await extra.getMetricsAsJSON())]) {
     names.add(m.name);
-    if (m.type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(m.name + s);
-    if (m.type === 'summary') for (const s of ['_sum', '_count']) names.add(m.name + s);
+    if (String(m.type) === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(m.name + s);
+    if (String(m.type) === 'summary') for (const s of ['_sum', '_count']) names.add(m.name + s);
   }
   return names;
 }
@@ -61,7 +61,8 @@ function dashboardQueries(): { where: string; expr: string }[] {
     }
   };
   walk(dashboard.panels);
-  for (const a of dashboard.annotations?.list ?? []) if (a.expr) out.push({ where: `annotation "${a.name}"`, expr: a.expr });
+  for (const a of dashboard.annotations?.list ?? [])
+    if (a.expr) out.push({ where: `annotation "${a.name}"`, expr: a.expr });
   return out;
 }
 
@@ -84,10 +85,14 @@ test('metricNames finds the metrics of a PromQL expression and nothing else', ()
     ['vecsync_commit_to_apply_seconds_bucket'],
   );
   assert.deepEqual(
-    metricNames('max by (group) (a_total) > on () group_left () vecsync:threshold:x and on (service) b offset 5m > 1e3'),
+    metricNames(
+      'max by (group) (a_total) > on () group_left () vecsync:threshold:x and on (service) b offset 5m > 1e3',
+    ),
     ['a_total', 'vecsync:threshold:x', 'b'],
   );
-  assert.deepEqual(templateQueries('x {{ with query "sum(rate(f_total[5m]))" }}{{ . }}{{ end }}'), ['sum(rate(f_total[5m]))']);
+  assert.deepEqual(templateQueries('x {{ with query "sum(rate(f_total[5m]))" }}{{ . }}{{ end }}'), [
+    'sum(rate(f_total[5m]))',
+  ]);
 });
 
 test('every dashboard panel queries metrics the services export', async () => {

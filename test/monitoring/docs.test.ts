@@ -83,7 +83,9 @@ function help(pathWords: string[]): Promise<Help | undefined> {
             .map((l) => /^ {2}(\S+)/.exec(l)?.[1])
             .filter((c): c is string => !!c && c !== 'help'),
         );
-        const options = new Set(section('Options').flatMap((l) => [...l.matchAll(/--[a-z][a-z0-9-]*/g)].map((m) => m[0])));
+        const options = new Set(
+          section('Options').flatMap((l) => [...l.matchAll(/--[a-z][a-z0-9-]*/g)].map((m) => m[0])),
+        );
         return { commands, options };
       })
       .catch(() => undefined);
@@ -106,7 +108,8 @@ async function problem(command: string): Promise<string | undefined> {
     current = next;
   }
   if (pathWords.length === 0) return `unknown command ${argv[0]}`;
-  if (current.commands.size > 0) return `vecsync ${pathWords.join(' ')} needs a subcommand (${[...current.commands].join(', ')})`;
+  if (current.commands.size > 0)
+    return `vecsync ${pathWords.join(' ')} needs a subcommand (${[...current.commands].join(', ')})`;
   for (const w of argv) {
     const flag = /^--[a-z][a-z0-9-]*/.exec(w)?.[0];
     if (flag && !current.options.has(flag)) return `vecsync ${pathWords.join(' ')} has no option ${flag}`;
@@ -217,7 +220,11 @@ describe('docs: runbook and cookbook content', () => {
       }
       assert.equal(threshold, `\`${used[0]}\``, `${rule.alert}: threshold rule`);
       const expr = records.get(used[0]!) ?? '';
-      assert.equal(Number(/^([\d.]+)/.exec(value!)?.[1]), Number(/^vector\(([\d.]+)\)$/.exec(expr)?.[1]), `${rule.alert}: default`);
+      assert.equal(
+        Number(/^([\d.]+)/.exec(value!)?.[1]),
+        Number(/^vector\(([\d.]+)\)$/.exec(expr)?.[1]),
+        `${rule.alert}: default`,
+      );
     }
   });
 

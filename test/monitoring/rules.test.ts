@@ -65,7 +65,11 @@ test('every alert has a severity, a for: and a runbook_url into docs/runbook.md'
   for (const rule of alertRules()) {
     assert.match(rule.labels?.severity ?? '', /^(warning|critical)$/, `${rule.alert}: severity`);
     assert.ok(rule.for, `${rule.alert}: for:`);
-    assert.equal(rule.annotations?.runbook_url, `docs/runbook.md#${rule.alert!.toLowerCase()}`, `${rule.alert}: runbook_url`);
+    assert.equal(
+      rule.annotations?.runbook_url,
+      `docs/runbook.md#${rule.alert!.toLowerCase()}`,
+      `${rule.alert}: runbook_url`,
+    );
   }
 });
 

@@ -54,15 +54,19 @@ test('outbox gauges count queued and failed rows per lane and operation, and age
     assert.equal(value(json, 'vecsync_outbox_queued', { lane: 'priority', operation: 'delete' }), 1);
     // The processed row (an hour old) and the failed one (15 min) do not age the queue.
     assert.equal(value(json, 'vecsync_outbox_oldest_queued_age_seconds', { lane: 'live', operation: 'upsert' }), 42);
-    assert.equal(value(json, 'vecsync_outbox_oldest_queued_age_seconds', { lane: 'priority', operation: 'delete' }), 10);
+    assert.equal(
+      value(json, 'vecsync_outbox_oldest_queued_age_seconds', { lane: 'priority', operation: 'delete' }),
+      10,
+    );
     // Nothing queued reads 0, not absent.
     assert.equal(value(json, 'vecsync_outbox_queued', { lane: 'bulk', operation: 'upsert' }), 0);
     assert.equal(value(json, 'vecsync_outbox_oldest_queued_age_seconds', { lane: 'bulk', operation: 'upsert' }), 0);
 
     // Applied: the writer marks the rows processed and the backlog reads 0.
-    await c.query(`UPDATE vecsync.vector_sync_outbox SET status = 'processed' WHERE tenant_id = $1 AND status = 'queued'`, [
-      tenant,
-    ]);
+    await c.query(
+      `UPDATE vecsync.vector_sync_outbox SET status = 'processed' WHERE tenant_id = $1 AND status = 'queued'`,
+      [tenant],
+    );
     await gauges.refresh();
     const drained = await registry.getMetricsAsJSON();
     assert.equal(value(drained, 'vecsync_outbox_queued', { lane: 'live', operation: 'upsert' }), 0);
@@ -134,8 +138,9 @@ test('group lag: committed offsets against high watermarks, for the groups under
     assert.equal(value(json, 'vecsync_consumer_group_lag', { group: `${prefix}.writer`, topic }), 2);
     assert.equal(value(json, 'vecsync_consumer_group_committed_offset', { group: `${prefix}.writer`, topic }), 8);
     assert.equal(
-      json.find((m) => m.name === 'vecsync_consumer_group_lag')?.values.filter((v) => v.labels.group === `other.${id}.writer`)
-        .length,
+      json
+        .find((m) => m.name === 'vecsync_consumer_group_lag')
+        ?.values.filter((v) => v.labels.group === `other.${id}.writer`).length,
       0,
     );
     // Progress: the group commits the rest and the lag reads 0 at the next scrape.
