@@ -255,8 +255,10 @@ describe('reconciler', () => {
     assert.equal(await chunkCount('orphans'), orphansFrom);
     const ledger = await p.source.query<{ document_id: string; version: string; tombstone: boolean }>(
       `SELECT document_id, version, tombstone FROM vecsync.sync_state
-        WHERE sink_name = $1 AND tenant_id = $2 AND document_id IN ('ghost', 'never-existed') ORDER BY document_id`,
-      [p.config.sink.name, tenant],
+        WHERE sink_name = $1 AND tenant_id = $2 AND model_key = $3 AND document_id IN ('ghost', 'never-existed')
+        ORDER BY document_id`,
+      // Other registered models (a re-embed in progress) have ledger rows of their own.
+      [p.config.sink.name, tenant, p.rt.activeIndex.modelKey],
     );
     const archivedVersion = (
       await p.source.query<{ version: string }>(

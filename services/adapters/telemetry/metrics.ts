@@ -2,12 +2,15 @@
  * Every Prometheus metric vecsync exports, declared once (prom-client). Label names are the
  * project's vocabulary: service, lane, topic, partition, sink, model, reason.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import client from 'prom-client';
 
 export const registry = new client.Registry();
-client.collectDefaultMetrics({ register: registry, prefix: 'vecsync_process_' });
+// prom-client's default names already start with process_ / nodejs_.
+client.collectDefaultMetrics({ register: registry, prefix: 'vecsync_' });
 
 const common = { registers: [registry] };
 
@@ -123,6 +126,37 @@ export const metrics = {
     labelNames: ['result'] as const,
     ...common,
   }),
+  // Operability (issue 14). Alert rules and the dashboard in deploy/monitoring use these names.
+  buildInfo: new client.Gauge({
+    name: 'vecsync_build_info',
+    help: 'Always 1; the labels name the running version (a version change marks a deploy).',
+    labelNames: ['version', 'service'] as const,
+    ...common,
+  }),
+  servicePaused: new client.Gauge({
+    name: 'vecsync_service_paused',
+    help: '1 while a service is paused because its credentials were refused (401/403), else 0.',
+    labelNames: ['service', 'reason'] as const,
+    ...common,
+  }),
+  backfillDocuments: new client.Counter({
+    name: 'vecsync_backfill_documents_total',
+    help: 'Documents enqueued by a backfill or re-embed.',
+    labelNames: ['backfill', 'model'] as const,
+    ...common,
+  }),
+  backfillPlannedRate: new client.Gauge({
+    name: 'vecsync_backfill_planned_rate',
+    help: 'Planned rate of a running backfill (documents per second); 0 once it is paused or done.',
+    labelNames: ['backfill', 'model'] as const,
+    ...common,
+  }),
+  backfillRemaining: new client.Gauge({
+    name: 'vecsync_backfill_remaining_documents',
+    help: 'Documents a backfill has still to enqueue.',
+    labelNames: ['backfill', 'model'] as const,
+    ...common,
+  }),
   reconcileRepairs: new client.Counter({
     name: 'vecsync_reconcile_repairs_total',
     help: 'Repairs enqueued by the reconciler, by action (upsert, delete, acl, state, ledger_reset, skipped).',
@@ -131,11 +165,31 @@ export const metrics = {
   }),
 };
 
-/** Serves /metrics (and /healthz) on loopback by default. */
+/** The version in vecsync's package.json, found by walking up from this file. */
+export function packageVersion(): string {
+  for (let dir = import.meta.dirname; ; dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'vecsync' && pkg.version) return pkg.version;
+    }
+    if (path.dirname(dir) === dir) return 'unknown';
+  }
+}
+
+/** `vecsync run <service>` names the service; anything else is named by its command. */
+function serviceFromArgv(argv = process.argv): string {
+  const run = argv.indexOf('run');
+  return run >= 0 && argv[run + 1] ? argv[run + 1]! : (argv[2] ?? 'vecsync');
+}
+
+/** Serves /metrics (and /healthz) on loopback by default, and sets `vecsync_build_info`. */
 export async function startMetricsServer(
   host: string,
   port: number,
+  service: string = serviceFromArgv(),
 ): Promise<{ port: number; close(): Promise<void> }> {
+  metrics.buildInfo.set({ version: packageVersion(), service }, 1);
   const server = http.createServer((req, res) => {
     if (req.url === '/metrics') {
       registry
