@@ -2,15 +2,20 @@
  * Every Prometheus metric vecsync exports, declared once (prom-client). Label names are the
  * project's vocabulary: service, lane, topic, partition, sink, model, reason.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import client from 'prom-client';
+import { assetPath } from '../../domain/assets.ts';
 
 export const registry = new client.Registry();
 // prom-client's default names already start with process_ / nodejs_.
 client.collectDefaultMetrics({ register: registry, prefix: 'vecsync_' });
+// These three are gauges named like counters (promtool refuses them); the same values are
+// exported without the suffix (vecsync_nodejs_active_handles, ...).
+for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+  registry.removeSingleMetric(`vecsync_nodejs_${name}`);
+}
 
 const common = { registers: [registry] };
 
@@ -167,14 +172,7 @@ export const metrics = {
 
 /** The version in vecsync's package.json, found by walking up from this file. */
 export function packageVersion(): string {
-  for (let dir = import.meta.dirname; ; dir = path.dirname(dir)) {
-    const file = path.join(dir, 'package.json');
-    if (existsSync(file)) {
-      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'vecsync' && pkg.version) return pkg.version;
-    }
-    if (path.dirname(dir) === dir) return 'unknown';
-  }
+  return (JSON.parse(readFileSync(assetPath('package.json'), 'utf8')) as { version: string }).version;
 }
 
 /** `vecsync run <service>` names the service; anything else is named by its command. */

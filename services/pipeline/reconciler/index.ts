@@ -7,6 +7,8 @@
  */
 import { describeError } from '../../domain/errors.ts';
 import { metrics } from '../../adapters/telemetry/metrics.ts';
+import { registerGroupLagGauge, type GroupLagGauge } from '../../adapters/telemetry/group-lag.ts';
+import { registerSourceGauges, type SourceGauges } from '../../adapters/telemetry/source-gauges.ts';
 import { ModelRegistry } from '../../adapters/postgres/models.ts';
 import type { Service } from '../runtime/service.ts';
 import type { Runtime } from '../runtime/index.ts';
@@ -84,6 +86,11 @@ export async function createReconcilerService(
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<unknown> = Promise.resolve();
   let stopping = false;
+  // The reconciler stays up while consumers come and go, so it exports what is measured from the
+  // outside: the outbox backlog and slots (source) and every group's lag (broker).
+  let sourceGauges: SourceGauges | undefined;
+  let lagGauge: GroupLagGauge | undefined;
+  const admin = rt.kafka.admin();
 
   async function runOnce(): Promise<ReconcileReport> {
     const deps = await reconcilerDeps(rt, sink);
@@ -124,6 +131,9 @@ export async function createReconcilerService(
     runOnce,
     async start() {
       await sink.healthCheck();
+      await admin.connect();
+      sourceGauges = registerSourceGauges(rt.source);
+      lagGauge = registerGroupLagGauge(admin, { groupPrefix: rt.config.groupPrefix });
       log.info(
         { interval_ms: intervalMs, repair: passOptions.repair, settle_ms: passOptions.settleMs },
         'reconciler scheduled',
@@ -135,6 +145,9 @@ export async function createReconcilerService(
       clearTimeout(timer);
       abort.abort(new Error('reconciler stopping'));
       await current.catch(() => undefined);
+      sourceGauges?.unregister();
+      lagGauge?.unregister();
+      await admin.disconnect().catch(() => undefined);
       await sink.close();
     },
   };
