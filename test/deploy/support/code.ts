@@ -14,3 +14,4 @@ export {
   registryManagementPort,
   registrySystemProperties,
 } from '../../../services/stack/render.ts';
+export { stackDatabases } from '../../../services/stack/components/postgres.ts';
