@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { clone, named, renderBase, renderStrimzi } from './support/manifests.ts';
 import { schemaProblems } from './support/schemas.ts';
+import { unknownFieldProblems } from './support/strict.ts';
 
 // A copy to break on purpose; its shape is the manifest's, not a type of ours.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -44,5 +45,19 @@ describe('deploy/kubernetes against the schemas', () => {
     assert.match(problems[2]!, /name/);
     assert.match(problems[3]!, /additional properties/);
     assert.match(problems[4]!, /no schema/);
+  });
+
+  it('no object has a field the Kubernetes or KEDA API does not define', () => {
+    assert.deepEqual(unknownFieldProblems([...renderBase(), ...renderStrimzi()]), []);
+    const broken = clone(named(renderBase(), 'Deployment', 'vecsync-propagator')) as Broken;
+    const c = broken.spec.template.spec.containers[0];
+    c.readinesProbe = c.readinessProbe;
+    delete c.readinessProbe;
+    const scaled = clone(named(renderBase(), 'ScaledObject', 'vecsync-writer')) as Broken;
+    scaled.spec.maxReplicas = 6;
+    const problems = unknownFieldProblems([broken, scaled]);
+    assert.equal(problems.length, 2, problems.join('\n'));
+    assert.match(problems[0]!, /Deployment\/vecsync-propagator: .*readinesProbe/);
+    assert.match(problems[1]!, /ScaledObject\/vecsync-writer: .*maxReplicas/);
   });
 });
