@@ -36,11 +36,11 @@ const INIT_SQL = readFileSync(path.join(REPO_ROOT, 'stack', 'compose', 'postgres
 
 /** The local stack's ports: the config schema's defaults. */
 const ports = {
-  pg: Number(CONFIG_VARIABLES.VECSYNC_PG_PORT.default),
-  kafka: Number(CONFIG_VARIABLES.VECSYNC_KAFKA_PORT.default),
-  kafkaController: Number(CONFIG_VARIABLES.VECSYNC_KAFKA_CONTROLLER_PORT.default),
-  registry: Number(CONFIG_VARIABLES.VECSYNC_REGISTRY_PORT.default),
-  connect: Number(CONFIG_VARIABLES.VECSYNC_CONNECT_PORT.default),
+  pg: Number(CONFIG_VARIABLES.VECSYNC_PG_PORT!.default),
+  kafka: Number(CONFIG_VARIABLES.VECSYNC_KAFKA_PORT!.default),
+  kafkaController: Number(CONFIG_VARIABLES.VECSYNC_KAFKA_CONTROLLER_PORT!.default),
+  registry: Number(CONFIG_VARIABLES.VECSYNC_REGISTRY_PORT!.default),
+  connect: Number(CONFIG_VARIABLES.VECSYNC_CONNECT_PORT!.default),
 };
 
 /** Settings that name paths inside the container (or the stack's own logging), not behaviour. */
