@@ -16,8 +16,8 @@ ARG NODE_IMAGE=node:20-slim
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# tsx is a runtime dependency (bin/vecsync.mjs runs the TypeScript sources through it), so
-# --omit=dev still leaves a working CLI. Install scripts are skipped on purpose: esbuild takes its
+# tsx is a runtime dependency (bin/vecsync.mjs falls back to the TypeScript sources through it
+# when dist/ is missing or older than them), so --omit=dev still leaves a working CLI. Install scripts are skipped on purpose: esbuild takes its
 # binary from an optional dependency, and onnxruntime-node's script would try to download CUDA
 # binaries (its CPU binary ships inside the npm package).
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
@@ -64,6 +64,8 @@ COPY --from=model --chown=root:root /opt/vecsync/models /opt/vecsync/models
 # benchmarks, docs and local state out. The app stays owned by root and read-only to the
 # service user.
 COPY --chown=root:root . .
+# The CLI bundle (dist/), so a start does not transpile the sources; esbuild comes with tsx.
+RUN npm run build
 # `node` (uid 1000) comes with the official image.
 USER node
 EXPOSE 9464

@@ -32,7 +32,10 @@ interface Compose {
 
 const COMPOSE_FILE = path.join(REPO_ROOT, 'docker-compose.yml');
 const compose = YAML.parse(readFileSync(COMPOSE_FILE, 'utf8')) as Compose;
-const INIT_SQL = readFileSync(path.join(REPO_ROOT, 'stack', 'compose', 'postgres-init.sql'), 'utf8');
+const INIT_SQL = readFileSync(
+  path.join(REPO_ROOT, 'services', 'stack', 'assets', 'compose', 'postgres-init.sql'),
+  'utf8',
+);
 
 /** The local stack's ports: the config schema's defaults. */
 const ports = {

@@ -31,7 +31,7 @@ const RUNTIME_FILES = [
   'package-lock.json',
   'tsconfig.json',
   'bin/vecsync.mjs',
-  'services/cli/main.ts',
+  'services/ops/cli/main.ts',
   'connectors/vecsync-outbox.json',
   'schemas/document-chunks.avsc',
   'migrations/source/0001_source-tables.sql',

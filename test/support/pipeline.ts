@@ -11,7 +11,6 @@ import type { InMessage, Outcome } from '../../services/adapters/kafka/message.t
 import { createPropagatorService } from '../../services/pipeline/propagator/index.ts';
 import type { Service } from '../../services/pipeline/runtime/service.ts';
 import { createRuntime, type Runtime } from '../../services/pipeline/runtime/index.ts';
-import { createSink } from '../../services/adapters/sinks/index.ts';
 import type { Sink, StoredChunk } from '../../services/adapters/sinks/types.ts';
 import { createWriterService } from '../../services/pipeline/writer/index.ts';
 import { randomBytes } from 'node:crypto';
@@ -95,7 +94,7 @@ export async function startPipeline(
     }
   }
   await Promise.all(services.map((s) => s.start()));
-  const sink = createSink(config);
+  const sink = rt.sink;
   await sink.ensureIndex(rt.activeIndex);
   return {
     config,
@@ -105,7 +104,6 @@ export async function startPipeline(
     committed,
     async stop() {
       await Promise.allSettled(services.map((s) => s.stop()));
-      await sink.close();
       await rt.close();
     },
   };

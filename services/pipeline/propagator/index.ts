@@ -10,7 +10,6 @@ import { Ledger, markDeadLetters } from '../../adapters/postgres/ledger.ts';
 import { ModelRegistry } from '../../adapters/postgres/models.ts';
 import type { Service } from '../runtime/service.ts';
 import type { Runtime } from '../runtime/index.ts';
-import { createSink } from '../../adapters/sinks/index.ts';
 import type { ItemResult, Sink } from '../../adapters/sinks/types.ts';
 import { decodeOutbox, type OutboxLimits } from '../../domain/transforms/decode-outbox.ts';
 import { groupAcrossModels, ledgerKeysFor, planPropagatorBatch, type PriorityEvent } from './plan.ts';
@@ -111,7 +110,7 @@ export async function createPropagatorService(
   rt: Runtime,
   options: PropagatorOptions = {},
 ): Promise<Service & { sink: Sink }> {
-  const sink = createSink(rt.config, { log: rt.log });
+  const sink = rt.sink;
   const handler = createPropagatorHandler({
     sink,
     source: rt.source,
@@ -144,7 +143,6 @@ export async function createPropagatorService(
     },
     async stop() {
       await runner.stop();
-      await sink.close();
     },
   };
 }

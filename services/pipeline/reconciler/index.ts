@@ -12,7 +12,6 @@ import { registerSourceGauges, type SourceGauges } from '../../adapters/telemetr
 import { ModelRegistry } from '../../adapters/postgres/models.ts';
 import type { Service } from '../runtime/service.ts';
 import type { Runtime } from '../runtime/index.ts';
-import { createSink } from '../../adapters/sinks/index.ts';
 import type { IndexSpec, Sink } from '../../adapters/sinks/types.ts';
 import { DRIFT_KINDS } from '../../domain/transforms/drift.ts';
 import { reconcile, type ReconcileOptions, type ReconcileReport, type ReconcilerDeps } from './reconcile.ts';
@@ -75,7 +74,7 @@ export async function createReconcilerService(
   options: ReconcilerServiceOptions = {},
 ): Promise<Service & { runOnce(): Promise<ReconcileReport> }> {
   const log = rt.log.child({ service: 'reconciler' });
-  const sink = createSink(rt.config, { log: rt.log });
+  const sink = rt.sink;
   const intervalMs = options.intervalMs ?? rt.config.reconcile.intervalMs;
   const passOptions: Omit<ReconcileOptions, 'signal'> = {
     settleMs: rt.config.reconcile.settleMs,
@@ -148,7 +147,6 @@ export async function createReconcilerService(
       sourceGauges?.unregister();
       lagGauge?.unregister();
       await admin.disconnect().catch(() => undefined);
-      await sink.close();
     },
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The composition root shared by every service: one config, one logger, one Kafka client, one
- * producer, one source pool, one sink. `vecsync run all` builds it once for every consumer.
+ * producer, one source pool, one sink (with its one pool). `vecsync run all` builds it once for
+ * every consumer.
  */
 import pg from 'pg';
 import type { Config } from '../../config/index.ts';
@@ -10,7 +11,8 @@ import { createLogger, type Logger } from '../../adapters/telemetry/log.ts';
 import { createKafka, type Kafka } from '../../adapters/kafka/client.ts';
 import { createProducer, type Producer } from '../../adapters/kafka/producer.ts';
 import { topicsFor, type Lane, type Topics, LANES } from '../../adapters/kafka/topics.ts';
-import type { IndexSpec } from '../../adapters/sinks/types.ts';
+import { createSink } from '../../adapters/sinks/index.ts';
+import type { IndexSpec, Sink } from '../../adapters/sinks/types.ts';
 
 export interface Runtime {
   config: Config;
@@ -18,6 +20,8 @@ export interface Runtime {
   kafka: Kafka;
   producer: Producer;
   source: pg.Pool;
+  /** The configured sink, shared by the writer, the propagator and the reconciler of this process. */
+  sink: Sink;
   topics: Topics;
   /** The active embedding model's index. */
   activeIndex: IndexSpec;
@@ -39,12 +43,14 @@ export async function createRuntime(config: Config, name = 'vecsync'): Promise<R
   );
   const topics = topicsFor(config.topicPrefix);
   const laneByTopic = new Map<string, string>(LANES.map((lane: Lane) => [topics.lane(lane), lane]));
+  const sink = createSink(config, { log });
   return {
     config,
     log,
     kafka,
     producer,
     source,
+    sink,
     topics,
     activeIndex: {
       modelKey: modelKey(config.embedder.model, config.embedder.version),
@@ -57,6 +63,7 @@ export async function createRuntime(config: Config, name = 'vecsync'): Promise<R
     laneOf: (topic) => laneByTopic.get(topic) ?? (topic.includes('.chunks.') ? 'chunks' : 'other'),
     async close() {
       await producer.close().catch(() => undefined);
+      await sink.close().catch(() => undefined);
       await source.end().catch(() => undefined);
     },
   };

@@ -12,7 +12,6 @@ import { Ledger, ledgerKeyString, markDeadLetters } from '../../adapters/postgre
 import { ModelRegistry } from '../../adapters/postgres/models.ts';
 import type { Service } from '../runtime/service.ts';
 import type { Runtime } from '../runtime/index.ts';
-import { createSink } from '../../adapters/sinks/index.ts';
 import type { IndexSpec, ItemResult, Sink } from '../../adapters/sinks/types.ts';
 import { ledgerKeyOf, planWriterBatch } from './plan.ts';
 
@@ -123,7 +122,7 @@ export function createWriterHandler({ sink, source, sinkName, schemaRegistryUrl 
 }
 
 export async function createWriterService(rt: Runtime, options: WriterOptions = {}): Promise<Service & { sink: Sink }> {
-  const sink = createSink(rt.config, { log: rt.log });
+  const sink = rt.sink;
   const handler = createWriterHandler({
     sink,
     source: rt.source,
@@ -156,7 +155,6 @@ export async function createWriterService(rt: Runtime, options: WriterOptions = 
     },
     async stop() {
       await runner.stop();
-      await sink.close();
     },
   };
 }
