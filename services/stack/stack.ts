@@ -151,9 +151,3 @@ export async function stackStatus(config: StackSettings): Promise<StackStatus> {
   for (const c of COMPONENTS) components[c.name] = await c.status(ctx);
   return { stackHome: ctx.paths.home, logs: ctx.paths.logs, components };
 }
-
-/** Ports of every component, for callers that must avoid or check them. */
-export function stackPorts(config: StackSettings) {
-  const ctx = stackContext(config);
-  return COMPONENTS.flatMap((c) => c.ports(ctx));
-}

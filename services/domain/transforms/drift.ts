@@ -19,7 +19,7 @@
  * one version.
  */
 import crypto, { createHash } from 'node:crypto';
-import { normalizeAcl, sameAcl } from './acl.ts';
+import { sameAcl } from './acl.ts';
 
 /** What the sink should hold for one document. */
 export interface ExpectedDocument {
@@ -249,17 +249,9 @@ function emptySamples(): Record<DriftKind, string[]> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bucketed checksums: compare millions of documents by exchanging a few hashes per tenant, then
+// Buckets: compare millions of documents by exchanging a few digests per tenant and bucket, then
 // list only the buckets that differ.
 // ---------------------------------------------------------------------------------------------
-
-/** The fields a checksum covers. Only searchable (expected) or present (sink) documents go in. */
-export interface ChecksumDocument {
-  tenant_id: string;
-  document_id: string;
-  version: number;
-  acl: readonly string[];
-}
 
 /**
  * The bucket of a document: the first 32 bits of md5(`tenant:document`) modulo `buckets`.
@@ -268,47 +260,6 @@ export interface ChecksumDocument {
  */
 export function bucketOf(tenantId: string, documentId: string, buckets: number): number {
   return keyPrefix(`${tenantId}:${documentId}`) % buckets;
-}
-
-/** 64-bit hash of one document's identity, version and normalized ACL. */
-export function documentChecksum(doc: ChecksumDocument): bigint {
-  const text = [doc.tenant_id, doc.document_id, String(doc.version), ...normalizeAcl(doc.acl)].join('\u0000');
-  return createHash('sha256').update(text, 'utf8').digest().readBigUInt64BE(0);
-}
-
-/**
- * Per tenant, one checksum per bucket (16 hex digits): the XOR of its documents' checksums, so
- * the order documents are read in does not matter. An empty bucket is all zeros.
- */
-export function bucketChecksums(docs: Iterable<ChecksumDocument>, buckets = 64): Record<string, string[]> {
-  const sums = new Map<string, bigint[]>();
-  for (const doc of docs) {
-    let tenant = sums.get(doc.tenant_id);
-    if (!tenant) sums.set(doc.tenant_id, (tenant = new Array<bigint>(buckets).fill(0n)));
-    const b = bucketOf(doc.tenant_id, doc.document_id, buckets);
-    tenant[b] = tenant[b]! ^ documentChecksum(doc);
-  }
-  const out: Record<string, string[]> = {};
-  for (const [tenant, values] of sums) out[tenant] = values.map((v) => v.toString(16).padStart(16, '0'));
-  return out;
-}
-
-/** The (tenant, bucket) pairs whose checksums differ, a tenant missing on one side counting as empty. */
-export function differingBuckets(
-  a: Record<string, string[]>,
-  b: Record<string, string[]>,
-): { tenant_id: string; bucket: number }[] {
-  const out: { tenant_id: string; bucket: number }[] = [];
-  for (const tenant of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
-    const left = a[tenant] ?? [];
-    const right = b[tenant] ?? [];
-    const width = Math.max(left.length, right.length);
-    for (let bucket = 0; bucket < width; bucket++) {
-      if (BigInt(`0x${left[bucket] ?? '0'}`) !== BigInt(`0x${right[bucket] ?? '0'}`))
-        out.push({ tenant_id: tenant, bucket });
-    }
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

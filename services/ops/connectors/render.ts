@@ -14,9 +14,6 @@ import { assetPath } from '../../domain/assets.ts';
 
 export const CONNECTOR_TEMPLATE_PATH = assetPath('connectors', 'vecsync-outbox.json');
 
-/** Name of the publication created by migrations/source/0003 (one per source database). */
-export const PUBLICATION_NAME = 'vecsync_outbox';
-
 export interface ConnectorTemplate {
   name: string;
   config: Record<string, string>;

@@ -10,9 +10,6 @@
 import { ConfigError } from '../../../domain/errors.ts';
 import type { Embedder, EmbedderSettings } from '../embedder.ts';
 
-/** Bump when the output of `hashingEmbed` changes for any input (it is part of the model key). */
-export const HASHING_VERSION = 1;
-
 // Feature weights: a word of n letters yields about 3n character n-grams, so n-grams weigh less
 // than whole words to keep word identity dominant while still matching inflections and typos.
 const WORD_WEIGHT = 1;
