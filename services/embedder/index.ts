@@ -193,12 +193,13 @@ export async function createEmbedderService(
     name: 'embedder',
     embedder,
     async start() {
-      // A local model is fetched and loaded before consuming, not inside the first batch.
-      await provider.warmUp?.();
       await ensureTopics(rt.kafka, [
         { topic: chunkTopic, partitions: CHUNK_TOPIC_PARTITIONS, maxMessageBytes: CHUNK_MAX_MESSAGE_BYTES },
       ]);
       await codec.register(chunkTopic);
+      // A local model is fetched and loaded before consuming, not inside the first batch (and
+      // after the chunk topic exists: a writer started beside this service subscribes to it).
+      await provider.warmUp?.();
       await Promise.all(runners.map((r) => r.start()));
     },
     async stop() {
