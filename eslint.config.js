@@ -1,22 +1,22 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-// The rooms of services/, bottom to top: domain ← adapters ← config ← pipeline ← ops. A room may
-// import the rooms below it, never one above. The local stack (services/stack) stands beside the
-// adapters: it uses domain and the Kafka adapter's probe, and config and ops may use it; the
-// pipeline never does. Only the Kafka adapter imports the Kafka client.
+// The rooms of services/, bottom to top: domain ← stack ← adapters ← config ← pipeline ← ops. A
+// room may import the rooms below it, never one above. The local stack (services/stack) fetches
+// from Maven Central and runs processes; the adapters use its fetcher for model files. Only the
+// Kafka adapter imports the Kafka client (the stack's broker probe is handed to it).
 const FORBIDDEN = {
-  domain: ['adapters', 'stack', 'config', 'pipeline', 'ops'],
-  adapters: ['stack', 'config', 'pipeline', 'ops'],
-  stack: ['config', 'pipeline', 'ops'],
+  domain: ['stack', 'adapters', 'config', 'pipeline', 'ops'],
+  stack: ['adapters', 'config', 'pipeline', 'ops'],
+  adapters: ['config', 'pipeline', 'ops'],
   config: ['pipeline', 'ops'],
-  pipeline: ['stack', 'ops'],
+  pipeline: ['ops'],
   ops: [],
 };
 const upward = (names) =>
   names.map((name) => ({
     group: [`**/${name}/**`, `../${name}/**`, `../../${name}/**`, `../../../${name}/**`],
-    message: `imports point one way (domain ← adapters ← config ← pipeline ← ops): this room may not import ${name}/`,
+    message: `imports point one way (domain ← stack ← adapters ← config ← pipeline ← ops): this room may not import ${name}/`,
   }));
 const kafkaClient = {
   group: ['kafkajs', '@kafkajs/*'],
@@ -43,5 +43,13 @@ export default tseslint.config(
   },
   ...Object.entries(FORBIDDEN).map(([room, forbidden]) => layerRules([`services/${room}/**`], forbidden)),
   layerRules(['services/adapters/kafka/**'], FORBIDDEN.adapters, true),
+  // A unit test follows its room's rule, except that it may build a configuration with loadConfig.
+  ...Object.entries(FORBIDDEN).map(([room, forbidden]) =>
+    layerRules(
+      [`services/${room}/**/*.test.ts`],
+      forbidden.filter((name) => name !== 'config'),
+      room === 'adapters',
+    ),
+  ),
   layerRules(['test/**', 'bench/**'], [], true),
 );

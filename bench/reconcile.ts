@@ -72,6 +72,7 @@ interface ChildResult {
 function benchConfig(setup: BenchSetup): Config {
   return loadConfig({
     ...process.env,
+    VECSYNC_EMBEDDER: 'hashing',
     VECSYNC_LOG_LEVEL: 'warn',
     VECSYNC_SINK_NAME: setup.sinkName,
     VECSYNC_TOPIC_PREFIX: setup.topicPrefix,

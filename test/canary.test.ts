@@ -55,6 +55,7 @@ describe('restricted fields never leave PostgreSQL', () => {
     await ensureStack();
     metricsPort.value = await freePort();
     Object.assign(env, {
+      VECSYNC_EMBEDDER: 'hashing',
       VECSYNC_SINK_NAME: sinkName,
       VECSYNC_GROUP_PREFIX: `test.canary.${sinkName}`,
       VECSYNC_LOG_LEVEL: 'debug',

@@ -33,6 +33,7 @@ interface Running {
 describe('faults under load: nothing lost', () => {
   const sinkName = testSinkName();
   const env: Record<string, string> = {
+    VECSYNC_EMBEDDER: 'hashing',
     VECSYNC_SINK_NAME: sinkName,
     VECSYNC_GROUP_PREFIX: `test.faults.${sinkName}`,
     // info: waitRunning looks for the "running" line.

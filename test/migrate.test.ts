@@ -20,7 +20,7 @@ import { waitFor } from './support/wait.ts';
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'bin', 'vecsync.mjs');
-const config = loadConfig();
+const config = loadConfig({ ...process.env, VECSYNC_EMBEDDER: 'hashing' });
 
 function urlFor(database: string): string {
   const url = new URL(config.sourceUrl);
@@ -33,7 +33,7 @@ async function vecsync(args: string[], env: Record<string, string> = {}): Promis
   try {
     const { stdout } = await run(process.execPath, [cli, ...args], {
       cwd: root,
-      env: { ...process.env, ...env },
+      env: { ...process.env, VECSYNC_EMBEDDER: 'hashing', ...env },
       timeout: 180_000,
       maxBuffer: 16 * 1024 * 1024,
     });

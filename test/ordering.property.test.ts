@@ -118,7 +118,12 @@ describe('newer wins and no stale permission, for any delivery order (property)'
   let source: pg.Pool;
   let writer: ReturnType<typeof createWriterHandler>;
   let propagator: ReturnType<typeof createPropagatorHandler>;
-  const config = loadConfig({ ...process.env, VECSYNC_SINK_NAME: testSinkName(), VECSYNC_LOG_LEVEL: 'warn' });
+  const config = loadConfig({
+    ...process.env,
+    VECSYNC_EMBEDDER: 'hashing',
+    VECSYNC_SINK_NAME: testSinkName(),
+    VECSYNC_LOG_LEVEL: 'warn',
+  });
   const index = {
     modelKey: modelKey(config.embedder.model, config.embedder.version),
     dimensions: config.embedder.dimensions,

@@ -24,7 +24,7 @@ import {
 } from './support/kafka.ts';
 import { waitFor } from './support/wait.ts';
 
-const config: Config = loadConfig();
+const config: Config = loadConfig({ ...process.env, VECSYNC_EMBEDDER: 'hashing' });
 const topics = topicsFor(config.topicPrefix);
 const brokers = config.kafkaBrokers;
 let pool: Pool;

@@ -90,7 +90,7 @@ describe('pipeline with the Pinecone sink', () => {
   let pinecone: PineconeIndexServer;
 
   before(async () => {
-    const config = loadConfig();
+    const config = loadConfig({ ...process.env, VECSYNC_EMBEDDER: 'hashing' });
     await ensureStack(config);
     // Every live model gets an index of its own (host mode: the sink never calls the control
     // plane, and a model without a host would be a configuration error).

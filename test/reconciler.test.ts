@@ -183,6 +183,7 @@ describe('reconciler', () => {
     // The CLI prints the same report; --fail-on-drift turns drift into exit code 2.
     const env = {
       ...process.env,
+      VECSYNC_EMBEDDER: p.config.embedder.type,
       VECSYNC_SINK_NAME: p.config.sink.name,
       VECSYNC_GROUP_PREFIX: p.config.groupPrefix,
       VECSYNC_LOG_LEVEL: 'warn',

@@ -10,7 +10,9 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { MINILM_SETTINGS } from '../adapters/embedding/minilm/config.ts';
 import { OPENAI_SETTINGS } from '../adapters/embedding/openai/config.ts';
+import { describeCluster } from '../adapters/kafka/client.ts';
 import { PGVECTOR_SETTINGS } from '../adapters/sinks/pgvector/config.ts';
 import { PINECONE_SETTINGS } from '../adapters/sinks/pinecone/config.ts';
 import { ConfigError } from '../domain/errors.ts';
@@ -124,27 +126,27 @@ export const CONFIG_SCHEMA = {
   embedder: {
     type: setting({
       env: 'VECSYNC_EMBEDDER',
-      schema: z.enum(['hashing', 'openai']),
-      default: 'hashing',
-      doc: 'Embedding provider.',
-    }),
-    model: setting({
-      env: 'VECSYNC_EMBEDDING_MODEL',
-      schema: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
-      default: 'hashing-384',
-      doc: 'Name of the active embedding model, as registered in vecsync.embedding_models.',
-    }),
-    version: setting({
-      env: 'VECSYNC_EMBEDDING_VERSION',
-      schema: positiveInt,
-      default: '1',
-      doc: 'Version of the active embedding model.',
+      schema: z.enum(['hashing', 'minilm', 'openai']),
+      default: 'minilm',
+      doc: 'Embedding provider: `minilm` (all-MiniLM-L6-v2 in-process, 384 dimensions), `hashing` (fast, lexical; tests and benchmarks), `openai` (any OpenAI-compatible endpoint).',
     }),
     dimensions: setting({
       env: 'VECSYNC_EMBEDDING_DIMENSIONS',
       schema: positiveInt,
       default: '384',
       doc: 'Vector dimensions of the active model.',
+    }),
+    model: setting({
+      env: 'VECSYNC_EMBEDDING_MODEL',
+      schema: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+      default: (s) => `${s.VECSYNC_EMBEDDER}-${s.VECSYNC_EMBEDDING_DIMENSIONS}`,
+      doc: 'Name of the active embedding model, as registered in vecsync.embedding_models (default `<VECSYNC_EMBEDDER>-<VECSYNC_EMBEDDING_DIMENSIONS>`: `minilm-384`, `hashing-384`).',
+    }),
+    version: setting({
+      env: 'VECSYNC_EMBEDDING_VERSION',
+      schema: positiveInt,
+      default: '1',
+      doc: 'Version of the active embedding model.',
     }),
     batchSize: setting({
       env: 'VECSYNC_EMBED_BATCH_SIZE',
@@ -165,6 +167,7 @@ export const CONFIG_SCHEMA = {
       doc: 'After repeated provider failures the embedding circuit opens; one probe is let through after this long.',
     }),
     openai: OPENAI_SETTINGS,
+    minilm: MINILM_SETTINGS,
   },
   chunking: {
     size: setting({
@@ -274,6 +277,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `invalid VECSYNC_CHUNK_OVERLAP=${config.chunking.overlap}: must be smaller than VECSYNC_CHUNK_SIZE=${config.chunking.size}`,
     );
   }
+  if (config.embedder.type === 'minilm' && config.embedder.dimensions !== 384) {
+    throw new ConfigError(
+      `invalid VECSYNC_EMBEDDING_DIMENSIONS=${config.embedder.dimensions}: the minilm model has 384 dimensions`,
+    );
+  }
   if (config.sink.type === 'pinecone' && config.sink.pinecone.apiKey === '') {
     throw new ConfigError('invalid PINECONE_API_KEY: required when VECSYNC_SINK=pinecone');
   }
@@ -302,5 +310,6 @@ export function stackSettings(config: Config): StackSettings {
     ports: config.ports,
     sourceUrl: config.sourceUrl,
     pgvectorUrl: config.sink.pgvector.url,
+    probeKafka: describeCluster,
   };
 }

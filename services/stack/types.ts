@@ -17,6 +17,11 @@ export interface StackSettings {
   ports: Ports;
   sourceUrl: string;
   pgvectorUrl: string;
+  /**
+   * One metadata request to a broker (is it answering?). Given by the caller, so the stack does not
+   * depend on the Kafka client (only the Kafka adapter does).
+   */
+  probeKafka(brokers: string[]): Promise<{ clusterId: string; brokers: unknown[] }>;
 }
 
 export interface StackContext {

@@ -61,6 +61,8 @@ export async function startPipeline(
   const sinkName = testSinkName();
   const config = loadConfig({
     ...process.env,
+    // Fast and deterministic; a test that needs the real model passes VECSYNC_EMBEDDER in `env`.
+    VECSYNC_EMBEDDER: 'hashing',
     VECSYNC_LOG_LEVEL: 'warn',
     VECSYNC_METRICS_PORT: '0',
     VECSYNC_SINK_NAME: sinkName,

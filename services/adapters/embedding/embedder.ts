@@ -4,9 +4,10 @@
  */
 import type { Logger } from '../telemetry/log.ts';
 import type { RetryPolicy } from '../../domain/retry.ts';
+import type { MinilmSettings } from './minilm/index.ts';
 
 export interface Embedder {
-  /** Provider name, the registry key (`hashing`, `openai`). */
+  /** Provider name, the registry key (`hashing`, `minilm`, `openai`). */
   readonly name: string;
   /** Length of every vector `embed` returns. */
   readonly dimensions: number;
@@ -18,6 +19,11 @@ export interface Embedder {
   embed(texts: string[], signal?: AbortSignal): Promise<Float32Array[]>;
   /** Resolves when the provider answers with vectors of `dimensions`; throws otherwise. */
   healthCheck(): Promise<void>;
+  /**
+   * Prepares what the first `embed` would otherwise wait for (a local model's files and session),
+   * so a service can do it before it consumes. Providers without such a step leave it out.
+   */
+  warmUp?(): Promise<void>;
 }
 
 /**
@@ -32,6 +38,8 @@ export interface EmbedderSettings {
   /** Timeout of one request. */
   timeoutMs: number;
   openai: { baseUrl: string; apiKey: string; model: string };
+  /** The minilm provider's part (absent in settings made for other providers). */
+  minilm?: MinilmSettings;
   retry: RetryPolicy;
   log?: Logger | undefined;
 }

@@ -2,12 +2,14 @@
 import { ConfigError } from '../../domain/errors.ts';
 import type { Embedder, EmbedderSettings } from './embedder.ts';
 import { createHashing } from './hashing/index.ts';
+import { createMinilm } from './minilm/index.ts';
 import { createOpenAI } from './openai/index.ts';
 
 export type { Embedder, EmbedderSettings } from './embedder.ts';
 
 export const embedders = {
   hashing: createHashing,
+  minilm: createMinilm,
   openai: createOpenAI,
 } as const satisfies Record<string, (settings: EmbedderSettings) => Embedder>;
 

@@ -193,3 +193,72 @@ export function generateCorpus(count: number, seed = 42): DemoDocument[] {
   }
   return docs;
 }
+
+/** A document written as prose, with a paraphrase query whose right answer it is. */
+export interface DemoArticle extends DemoDocument {
+  /** A question that shares few words with the article; the article is its right answer. */
+  paraphrase: string;
+  /** A principal that may read the article. */
+  reader: string;
+}
+
+function article(
+  tenant: (typeof DEMO_TENANTS)[number],
+  id: string,
+  topic: TopicName,
+  title: string,
+  body: string,
+  paraphrase: string,
+): DemoArticle {
+  const { group } = TOPICS[topic];
+  return {
+    tenant_id: tenant,
+    document_id: id,
+    title,
+    body,
+    metadata: { category: topic, source: 'demo-article' },
+    restricted: {},
+    acl: [group],
+    paraphrase,
+    reader: group,
+  };
+}
+
+/**
+ * Hand-written articles mixed into the generated corpus. The generated notes repeat topic words;
+ * these say something, so a search by meaning has one right answer among many notes on the topic.
+ */
+export const DEMO_ARTICLES: DemoArticle[] = [
+  article(
+    'demo-acme',
+    'article-db-failover',
+    'databases',
+    'Runbook: the primary database is down',
+    'When the primary PostgreSQL server stops responding, promote the hot standby to primary, point the connection pooler at it, and rebuild the old primary as a new replica once it is back.',
+    'what do we do when the main database server goes down',
+  ),
+  article(
+    'demo-globex',
+    'article-expenses',
+    'finance',
+    'Expense reports',
+    'Submit receipts for travel and meals within thirty days; your manager approves the report, and the amount is paid back with the next monthly salary.',
+    'how do I get my money back for a business dinner',
+  ),
+  article(
+    'demo-initech',
+    'article-lost-laptop',
+    'security',
+    'Lost or stolen laptop',
+    'Report a lost or stolen laptop to the service desk at once, so the device can be locked and wiped remotely and its certificates revoked.',
+    'someone took my work computer on the train',
+  ),
+  article(
+    'demo-umbrella',
+    'article-parental-leave',
+    'people',
+    'Parental leave',
+    'New parents may take up to sixteen weeks of paid leave during the first year after a birth or adoption, in one block or in several parts.',
+    'time off after having a baby',
+  ),
+];

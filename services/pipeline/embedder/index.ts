@@ -52,13 +52,11 @@ export async function createEmbedderService(
   options: EmbedderOptions = {},
 ): Promise<Service & { embedder: Embedder }> {
   const { config } = rt;
-  const embedder = withCircuitBreaker(
-    options.embedder ?? createEmbedder({ ...config.embedder, retry: config.retry, log: rt.log }),
-    {
-      ...DEFAULT_BREAKER,
-      resetTimeoutMs: config.embedder.breakerResetMs,
-    },
-  );
+  const provider = options.embedder ?? createEmbedder({ ...config.embedder, retry: config.retry, log: rt.log });
+  const embedder = withCircuitBreaker(provider, {
+    ...DEFAULT_BREAKER,
+    resetTimeoutMs: config.embedder.breakerResetMs,
+  });
   const served = modelKey(config.embedder.model, config.embedder.version);
   const codec = createChunkCodec(config.schemaRegistryUrl);
   const cache = new EmbeddingCache(rt.source);
@@ -197,6 +195,9 @@ export async function createEmbedderService(
     async start() {
       await provisionTopics(rt.kafka, [chunkTopicSpec(chunkTopic, CHUNK_TOPIC_PARTITIONS, CHUNK_MAX_MESSAGE_BYTES)]);
       await codec.register(chunkTopic);
+      // A local model is fetched and loaded before consuming, not inside the first batch (and
+      // after the chunk topic exists: a writer started beside this service subscribes to it).
+      await provider.warmUp?.();
       await Promise.all(runners.map((r) => r.start()));
     },
     async stop() {

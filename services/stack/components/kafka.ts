@@ -1,7 +1,6 @@
 /** Apache Kafka 4.1, one node in KRaft combined mode (broker + controller), from Maven Central jars. */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { describeCluster as describeBrokers } from '../../adapters/kafka/client.ts';
 import { StackError } from '../errors.ts';
 import { cachedClasspath, ensureClasspath, POM_DIR, requireMvn, type ClasspathSpec } from '../maven.ts';
 import { confFile, logFile } from '../paths.ts';
@@ -41,7 +40,7 @@ const serverProps = (ctx: StackContext) => confFile(ctx.paths, 'kafka-server.pro
 const log4jConf = (ctx: StackContext) => confFile(ctx.paths, 'kafka-log4j2.xml');
 
 function describeCluster(ctx: StackContext) {
-  return describeBrokers([`127.0.0.1:${ctx.config.ports.kafka}`]);
+  return ctx.config.probeKafka([`127.0.0.1:${ctx.config.ports.kafka}`]);
 }
 
 export const kafka: StackComponent = {

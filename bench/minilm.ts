@@ -1,0 +1,333 @@
+/**
+ * minilm benchmark: the raw model against the embedder service, on the same texts with the same
+ * threads and batch size, in the same run; and the embedder process's memory with the model loaded.
+ *
+ * - Raw: `createMinilm` in this process embeds every distinct chunk text of the corpus, in calls
+ *   of VECSYNC_EMBED_BATCH_SIZE texts (what the embedder service passes per call).
+ * - Pipeline: `vecsync run embedder` (a child process, VECSYNC_EMBEDDER=minilm) serves a bench-only
+ *   model (`bench-minilm-<run>`, state backfilling); the corpus is enqueued on the bulk lane for
+ *   it, the way a backfill does, and the chunk records are read back from its chunk topic. The
+ *   rate is taken between the records that complete 10 % and 90 % of the chunks (Kafka record
+ *   timestamps), so model loading, capture latency and the tail are outside the window.
+ * - The machine is shared, so its load moves during a run: the two are measured in alternating
+ *   rounds (raw, pipeline, raw, pipeline, ...) on fresh texts each round, and compared by their
+ *   medians; CPU time per chunk (this process for raw, the embedder process for the pipeline,
+ *   from /proc) is reported beside it, as it depends far less on what else the machine runs.
+ * - Memory: VmRSS and VmHWM of the embedder process after the run, from /proc.
+ *
+ * Afterwards the model is retired and its documents, outbox rows, cache rows and topic removed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { loadConfig } from '../services/config/index.ts';
+import { modelKey } from '../services/domain/types.ts';
+import { createMinilm } from '../services/adapters/embedding/minilm/index.ts';
+import { generateCorpus } from '../services/ops/demo/corpus.ts';
+import { createChunker } from '../services/domain/transforms/chunker.ts';
+import { topicsFor } from '../services/adapters/kafka/topics.ts';
+import { groupAtEnd } from '../test/support/pipeline.ts';
+import { consumeUntil, withAdmin } from '../test/support/kafka.ts';
+import { waitFor } from '../test/support/wait.ts';
+import { percentile } from '../services/domain/percentile.ts';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const RESULTS = path.join(HERE, 'results');
+const BIN = path.join(HERE, '..', 'bin', 'vecsync.mjs');
+const DOCS = Number(process.env.BENCH_MINILM_DOCS ?? 120);
+const ROUNDS = Number(process.env.BENCH_MINILM_ROUNDS ?? 3);
+const TARGET_RATIO = 0.9;
+const TARGET_RSS_MIB = 512;
+
+function load(): string {
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' / ');
+}
+
+/** User + system CPU seconds of a process so far. */
+async function procCpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
+}
+
+async function procStatus(pid: number): Promise<{ rssMiB: number; hwmMiB: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rssMiB: kib('VmRSS') / 1024, hwmMiB: kib('VmHWM') / 1024 };
+}
+
+export async function runMinilmBench(): Promise<void> {
+  const run = randomBytes(4).toString('hex');
+  const model = { name: `bench-minilm-${run}`, version: 1 };
+  const key = modelKey(model.name, model.version);
+  const tenant = `bench_minilm_${run}`;
+  const env: Record<string, string> = {
+    VECSYNC_EMBEDDER: 'minilm',
+    VECSYNC_EMBEDDING_MODEL: model.name,
+    VECSYNC_EMBEDDING_VERSION: String(model.version),
+    VECSYNC_GROUP_PREFIX: `bench.minilm.${run}`,
+    VECSYNC_METRICS_PORT: '0',
+    VECSYNC_LOG_LEVEL: 'info',
+  };
+  const config = loadConfig({ ...process.env, ...env });
+  const { threads, batchSize } = config.embedder.minilm;
+  const callSize = config.embedder.batchSize;
+  const chunker = createChunker({
+    size: config.chunking.size,
+    overlap: config.chunking.overlap,
+    maxChunks: config.limits.maxChunks,
+  });
+
+  // One corpus per round, and its chunks exactly as the embedder will see them (distinct texts
+  // only: the service embeds each content hash once).
+  const rounds = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const corpus = generateCorpus(DOCS, 100 + r).map((d) => ({ ...d, document_id: `r${r}-${d.document_id}` }));
+    const chunksOf = new Map<string, number>();
+    const distinct = new Map<string, string>();
+    for (const d of corpus) {
+      const chunks = await chunker.chunk(d.body);
+      chunksOf.set(`${tenant}:${d.document_id}`, chunks.length);
+      for (const c of chunks) distinct.set(c.contentHash, c.content);
+    }
+    rounds.push({
+      corpus,
+      chunksOf,
+      texts: [...distinct.values()],
+      chunks: [...chunksOf.values()].reduce((a, b) => a + b, 0),
+    });
+  }
+  const allTexts = rounds.flatMap((r) => r.texts);
+
+  const loadBefore = load();
+  const raw = createMinilm({ dimensions: 384, minilm: config.embedder.minilm });
+  await raw.warmUp();
+  const tokens = await Promise.all(allTexts.map(async (t) => (await raw.tokenize(t)).length));
+  await raw.embed(allTexts.slice(0, 8)); // first inference allocates; keep it out of the timing
+
+  const admin = new pg.Pool({ connectionString: config.sourceUrl, max: 2 });
+  const topics = topicsFor(config.topicPrefix);
+  const chunkTopic = topics.chunks(key);
+  let child: ChildProcess | undefined;
+  try {
+    await admin.query(
+      `INSERT INTO vecsync.embedding_models (name, version, dimensions, chunker, chunker_version, chunk_size, chunk_overlap, state)
+       VALUES ($1, $2, 384, 'recursive-char', 1, $3, $4, 'backfilling')`,
+      [model.name, model.version, config.chunking.size, config.chunking.overlap],
+    );
+    for (const lane of ['live', 'bulk'] as const) {
+      await groupAtEnd(config, `${config.groupPrefix}.embedder.${lane}`, [topics.lane(lane)]);
+    }
+    let logs = '';
+    child = spawn(process.execPath, [BIN, 'run', 'embedder'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (d: Buffer) => (logs += d.toString('utf8')));
+    child.stderr!.on('data', (d: Buffer) => (logs += d.toString('utf8')));
+    await waitFor(() => logs.includes('"msg":"running"') || child!.exitCode !== null, {
+      timeoutMs: 180_000,
+      description: 'vecsync run embedder is running',
+    });
+    if (child.exitCode !== null) throw new Error(`embedder exited with ${child.exitCode}: ${logs.slice(-2000)}`);
+    const pid = child.pid!;
+    const idle = await procStatus(pid);
+    const rssSamples: number[] = [];
+    const sampler = setInterval(() => {
+      procStatus(pid)
+        .then((s) => rssSamples.push(s.rssMiB))
+        .catch(() => undefined);
+    }, 500);
+
+    const measured: {
+      raw: { chunksPerSecond: number; cpuMsPerChunk: number };
+      pipeline: { chunksPerSecond: number; cpuMsPerChunk: number; windowSeconds: number };
+      load: string;
+    }[] = [];
+    try {
+      for (const [r, round] of rounds.entries()) {
+        // --- raw model, this round's texts ---
+        const cpu0 = process.cpuUsage();
+        const t0 = performance.now();
+        for (let i = 0; i < round.texts.length; i += callSize) await raw.embed(round.texts.slice(i, i + callSize));
+        const rawSeconds = (performance.now() - t0) / 1000;
+        const cpu = process.cpuUsage(cpu0);
+        const rawResult = {
+          chunksPerSecond: round.texts.length / rawSeconds,
+          cpuMsPerChunk: (cpu.user + cpu.system) / 1000 / round.texts.length,
+        };
+
+        // --- the same texts through the embedder service ---
+        await seed(admin, tenant, round.corpus);
+        const childCpu0 = await procCpuSeconds(pid);
+        await admin.query(
+          `SELECT vecsync.enqueue_upsert(d, 'bulk', $2, $3) FROM vecsync.documents d
+            WHERE tenant_id = $1 AND document_id LIKE $4`,
+          [tenant, model.name, model.version, `r${r}-%`],
+        );
+        const seen = new Map<string, number>();
+        await consumeUntil({
+          brokers: config.kafkaBrokers,
+          topics: [chunkTopic],
+          timeoutMs: 900_000,
+          keep: (m) => round.chunksOf.has(m.key?.toString('utf8') ?? ''),
+          until: (collected) => {
+            for (const m of collected) {
+              const k = m.key!.toString('utf8');
+              if (!seen.has(k)) seen.set(k, Number(m.timestamp));
+            }
+            return seen.size >= round.chunksOf.size;
+          },
+        });
+        const childCpu = (await procCpuSeconds(pid)) - childCpu0;
+        // Chunks completed over time by record timestamp; the rate between 10 % and 90 %.
+        let done = 0;
+        const timeline = [...seen.entries()]
+          .map(([k, ts]) => ({ ts, chunks: round.chunksOf.get(k)! }))
+          .sort((a, b) => a.ts - b.ts)
+          .map((f) => ({ ts: f.ts, done: (done += f.chunks) }));
+        const at = (fraction: number) => timeline.find((t) => t.done >= fraction * round.chunks)!;
+        const a = at(0.1);
+        const b = at(0.9);
+        const pipeline = {
+          chunksPerSecond: ((b.done - a.done) * 1000) / Math.max(1, b.ts - a.ts),
+          cpuMsPerChunk: (childCpu * 1000) / round.chunks,
+          windowSeconds: (b.ts - a.ts) / 1000,
+        };
+        measured.push({ raw: rawResult, pipeline, load: load() });
+        process.stdout.write(
+          `round ${r + 1}/${ROUNDS}: ${round.texts.length} chunks; raw ${rawResult.chunksPerSecond.toFixed(1)} chunks/s ` +
+            `(${rawResult.cpuMsPerChunk.toFixed(1)} CPU ms/chunk), pipeline ${pipeline.chunksPerSecond.toFixed(1)} chunks/s ` +
+            `(${pipeline.cpuMsPerChunk.toFixed(1)} CPU ms/chunk); load ${load()}\n`,
+        );
+      }
+    } finally {
+      clearInterval(sampler);
+    }
+    const memory = await procStatus(pid);
+    await raw.close();
+
+    const median = (xs: number[]) => percentile(xs, 50);
+    const rawRate = median(measured.map((m) => m.raw.chunksPerSecond));
+    const pipelineRate = median(measured.map((m) => m.pipeline.chunksPerSecond));
+    const rawCpu = median(measured.map((m) => m.raw.cpuMsPerChunk));
+    const pipelineCpu = median(measured.map((m) => m.pipeline.cpuMsPerChunk));
+    const ratio = pipelineRate / rawRate;
+    const cpuRatio = rawCpu / pipelineCpu;
+    const result = {
+      date: new Date().toISOString(),
+      conditions: {
+        cpu: os.cpus()[0]?.model,
+        cpus: os.cpus().length,
+        node: process.version,
+        loadAverageBefore: loadBefore,
+        loadAverageAfter: load(),
+        threads,
+        inferenceBatch: batchSize,
+        textsPerEmbedCall: callSize,
+        maxTokens: config.embedder.minilm.maxTokens,
+        rounds: ROUNDS,
+        documentsPerRound: DOCS,
+        chunks: rounds.reduce((n, r) => n + r.chunks, 0),
+        distinctChunkTexts: allTexts.length,
+        chunkChars: { p50: median(allTexts.map((t) => t.length)), max: Math.max(...allTexts.map((t) => t.length)) },
+        chunkTokens: { p50: median(tokens), p99: percentile(tokens, 99), max: Math.max(...tokens) },
+        note: 'stack, embedder process and bench on this one machine, shared with other work (see load average)',
+      },
+      rounds: measured,
+      raw: { chunksPerSecond: rawRate, cpuMsPerChunk: rawCpu },
+      pipeline: { chunksPerSecond: pipelineRate, cpuMsPerChunk: pipelineCpu, lane: 'bulk' },
+      ratio,
+      cpuRatio,
+      embedderMemoryMiB: {
+        idleWithModelLoaded: idle.rssMiB,
+        afterRun: memory.rssMiB,
+        peakSampled: Math.max(...rssSamples, memory.rssMiB),
+        highWaterMark: memory.hwmMiB,
+      },
+      targets: { ratio: TARGET_RATIO, rssMiB: TARGET_RSS_MIB },
+    };
+    await mkdir(RESULTS, { recursive: true });
+    const stamp = result.date.slice(0, 19).replace(/[:T]/g, '-');
+    await writeFile(path.join(RESULTS, `minilm-${stamp}.json`), JSON.stringify(result, null, 2) + '\n');
+    const c = result.conditions;
+    const m = result.embedderMemoryMiB;
+    const md = [
+      `# minilm benchmark, ${result.date}`,
+      '',
+      `Conditions: ${c.cpus} × ${c.cpu}, Node ${c.node}; load average (1/5/15 min) ${c.loadAverageBefore} before, ${c.loadAverageAfter} after; ` +
+        `${c.threads} intra-op thread(s), inference batch ${c.inferenceBatch}, ${c.textsPerEmbedCall} texts per embed call, max ${c.maxTokens} word pieces; ` +
+        `${c.rounds} alternating rounds of ${c.documentsPerRound} documents, ${c.chunks} chunks in all (${c.distinctChunkTexts} distinct), ` +
+        `${c.chunkChars.p50} characters / ${c.chunkTokens.p50} word pieces per chunk (p50; max ${c.chunkTokens.max} pieces); ${c.note}.`,
+      '',
+      '| round | raw chunks/s | pipeline chunks/s | raw CPU ms/chunk | pipeline CPU ms/chunk | load after |',
+      '|---|---|---|---|---|---|',
+      ...measured.map(
+        (x, i) =>
+          `| ${i + 1} | ${x.raw.chunksPerSecond.toFixed(1)} | ${x.pipeline.chunksPerSecond.toFixed(1)} | ${x.raw.cpuMsPerChunk.toFixed(1)} | ${x.pipeline.cpuMsPerChunk.toFixed(1)} | ${x.load} |`,
+      ),
+      '',
+      '| measure (medians over the rounds) | result | target |',
+      '|---|---|---|',
+      `| raw model (in process, same texts) | ${rawRate.toFixed(1)} chunks/s, ${rawCpu.toFixed(1)} CPU ms/chunk | |`,
+      `| through the embedder service (bulk lane → chunk topic, 10–90 % window) | ${pipelineRate.toFixed(1)} chunks/s, ${pipelineCpu.toFixed(1)} CPU ms/chunk | |`,
+      `| pipeline ÷ raw, wall-clock rate | ${(ratio * 100).toFixed(1)} % | ≥ ${TARGET_RATIO * 100} % |`,
+      `| pipeline ÷ raw, by CPU time per chunk | ${(cpuRatio * 100).toFixed(1)} % | ≥ ${TARGET_RATIO * 100} % |`,
+      `| embedder RSS, model loaded: idle / after the run / peak sampled / VmHWM | ${m.idleWithModelLoaded.toFixed(0)} / ${m.afterRun.toFixed(0)} / ${m.peakSampled.toFixed(0)} / ${m.highWaterMark.toFixed(0)} MiB | ≤ ${TARGET_RSS_MIB} MiB |`,
+      '',
+    ].join('\n');
+    await writeFile(path.join(RESULTS, `minilm-${stamp}.md`), md);
+    process.stdout.write(`\n${md}\nwritten to bench/results/minilm-${stamp}.{json,md}\n`);
+  } finally {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((resolve) => child!.once('exit', resolve));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    await raw.close();
+    await admin.query(`UPDATE vecsync.embedding_models SET state = 'retired' WHERE name = $1`, [model.name]);
+    await admin.query('DELETE FROM vecsync.embedding_cache WHERE model_key = $1', [key]);
+    await admin.query('DELETE FROM vecsync.vector_sync_outbox WHERE embedding_model = $1', [model.name]);
+    const client = await admin.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL session_replication_role = replica');
+      await client.query('DELETE FROM vecsync.document_acl WHERE tenant_id = $1', [tenant]);
+      await client.query('DELETE FROM vecsync.documents WHERE tenant_id = $1', [tenant]);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    await admin.end();
+    await withAdmin(config.kafkaBrokers, (a) => a.deleteTopics({ topics: [chunkTopic] })).catch(() => undefined);
+  }
+}
+
+/** Writes a round's documents without triggers (no live events for other models). */
+async function seed(admin: pg.Pool, tenant: string, corpus: { document_id: string; title: string; body: string }[]) {
+  const client = await admin.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SET LOCAL session_replication_role = replica');
+    await client.query(
+      `INSERT INTO vecsync.documents (tenant_id, document_id, title, body, language, status, metadata, restricted, version, acl_version, updated_at)
+       SELECT $1, d, t, b, 'en', 'active', '{}', '{}', 1, 1, now() FROM unnest($2::text[], $3::text[], $4::text[]) AS u(d, t, b)`,
+      [tenant, corpus.map((d) => d.document_id), corpus.map((d) => d.title), corpus.map((d) => d.body)],
+    );
+    await client.query(`INSERT INTO vecsync.document_acl SELECT $1, d, 'group:all' FROM unnest($2::text[]) AS u(d)`, [
+      tenant,
+      corpus.map((d) => d.document_id),
+    ]);
+    await client.query('COMMIT');
+  } finally {
+    client.release();
+  }
+}
