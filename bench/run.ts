@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every benchmark against the local stack (`npm run bench` brings it up first).
- * `npm run bench -- sync` (or `priority`, `reconcile`) runs one.
+ * `npm run bench -- sync` (or `priority`, `reconcile`, `failover`) runs one.
  */
+import { runFailoverBench } from './failover.ts';
 import { runPriorityBench } from './priority.ts';
 import { runReconcileBench } from './reconcile.ts';
 import { runSyncPathBench } from './sync-path.ts';
@@ -10,6 +11,7 @@ const benches: Record<string, () => Promise<void>> = {
   sync: runSyncPathBench,
   priority: runPriorityBench,
   reconcile: runReconcileBench,
+  failover: runFailoverBench,
 };
 const wanted = process.argv.slice(2);
 for (const name of wanted.length ? wanted : Object.keys(benches)) {
