@@ -123,7 +123,14 @@ export async function runFailoverBench(): Promise<void> {
           return appliedAt.size === docs.length;
         },
         90_000,
-      );
+      ).catch((error: unknown) => {
+        const logs = members.map((m) => m.log.slice(-5).join('')).join('\n---\n');
+        throw new Error(`${(error as Error).message}: ${appliedAt.size} of ${docs.length} applied\n${logs}`);
+      });
+      if (process.env.BENCH_FAILOVER_DEBUG)
+        process.stdout.write(
+          members.map((m) => m.log.filter((l) => !l.includes('"level":30')).join('')).join('\n---\n'),
+        );
       const spread = [...appliedAt.values()].map((t) => t - killedAt);
       const failover = Math.max(...spread);
       times.push(failover);
