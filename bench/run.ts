@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every benchmark against the local stack (`npm run bench` brings it up first).
- * `npm run bench -- sync` (or `priority`, `reconcile`, `minilm`) runs one.
+ * `npm run bench -- sync` (or `priority`, `reconcile`, `minilm`, `failover`) runs one.
  */
+import { runFailoverBench } from './failover.ts';
 import { runMinilmBench } from './minilm.ts';
 import { runPriorityBench } from './priority.ts';
 import { runReconcileBench } from './reconcile.ts';
@@ -12,6 +13,7 @@ const benches: Record<string, () => Promise<void>> = {
   priority: runPriorityBench,
   reconcile: runReconcileBench,
   minilm: runMinilmBench,
+  failover: runFailoverBench,
 };
 const wanted = process.argv.slice(2);
 for (const name of wanted.length ? wanted : Object.keys(benches)) {

@@ -1,8 +1,11 @@
 /**
- * Guarantees 2 and 3 as a property: random histories of upserts, ACL changes and deletes for a few
- * documents, delivered across the lanes in random order with duplicates, straight to the writer's
- * and the propagator's handlers (concurrently) against the real ledger and pgvector sink. The
- * final sink state must equal the source's final state, i.e. the events applied in version order.
+ * Guarantees 2 and 3 as a property: random histories of a few documents as plain SQL statements
+ * (insert, update, hard delete and re-insert, archive, restore, soft delete, ACL grant and revoke)
+ * run through the real triggers; the outbox rows they wrote are delivered across the lanes in
+ * random order with duplicates, straight to the writer's and the propagator's handlers
+ * (concurrently) against the real ledger and pgvector sink. The final sink state must equal the
+ * source's final state. (Content upserts are turned into the embedder's chunk records here, with
+ * the real chunker and embedder; the embedder service is not in the loop.)
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -19,98 +22,38 @@ import { createPropagatorHandler } from '../services/pipeline/propagator/index.t
 import { createSink } from '../services/adapters/sinks/index.ts';
 import type { Sink } from '../services/adapters/sinks/types.ts';
 import { createChunker } from '../services/domain/transforms/chunker.ts';
-import { documentContentHash } from '../services/domain/transforms/content-hash.ts';
 import { createWriterHandler } from '../services/pipeline/writer/index.ts';
+import {
+  BODIES,
+  PRE_STATES,
+  PRINCIPALS,
+  setUp,
+  sourceState,
+  statementOf,
+  type DocOp,
+  type PreState,
+} from './support/histories.ts';
 import { uniqueId } from './support/ids.ts';
 import { testSinkName } from './support/pipeline.ts';
 import { ensureStack } from './support/stack.ts';
 
-const RUNS = Number(process.env.VECSYNC_PROPERTY_RUNS ?? 200);
-const PRINCIPALS = ['alice', 'bob', 'carol'];
-const BODIES = [
-  'Postgres replication keeps a standby in step. '.repeat(30),
-  'Kubernetes autoscaling adds nodes under load. '.repeat(45),
-  'Quarterly revenue forecast and budget review. '.repeat(12),
-  'Incident response: rotate credentials, patch, audit. '.repeat(60),
-  '',
-];
+const RUNS = Number(process.env.VECSYNC_PROPERTY_RUNS ?? 100);
 
-type Op = { kind: 'update'; body: number } | { kind: 'acl'; acl: string[] } | { kind: 'delete' };
-
-const opArb: fc.Arbitrary<Op> = fc.oneof(
+const opArb: fc.Arbitrary<DocOp> = fc.oneof(
+  fc.record({ kind: fc.constant('insert' as const), body: fc.integer({ min: 0, max: BODIES.length - 1 }) }),
   fc.record({ kind: fc.constant('update' as const), body: fc.integer({ min: 0, max: BODIES.length - 1 }) }),
-  fc.record({ kind: fc.constant('acl' as const), acl: fc.subarray(PRINCIPALS) }),
   fc.constant({ kind: 'delete' as const }),
+  fc.constant({ kind: 'archive' as const }),
+  fc.constant({ kind: 'restore' as const }),
+  fc.constant({ kind: 'softdelete' as const }),
+  fc.record({ kind: fc.constant('grant' as const), principal: fc.constantFrom(...PRINCIPALS) }),
+  fc.record({ kind: fc.constant('revoke' as const), principal: fc.constantFrom(...PRINCIPALS) }),
 );
 
-interface SourceDoc {
+interface OutboxEvent {
   id: string;
-  version: number;
-  aclVersion: number;
-  acl: string[];
-  body: number;
-  active: boolean;
-}
-
-type Emitted =
-  | { lane: 'chunks'; doc: string; version: number; aclVersion: number; acl: string[]; body: number }
-  | { lane: 'priority'; payload: Record<string, unknown> };
-
-/** What the source triggers would emit for one document's history (see migrations/source/0002). */
-function simulate(tenant: string, id: string, initialBody: number, ops: Op[]): { doc: SourceDoc; events: Emitted[] } {
-  const doc: SourceDoc = { id, version: 1, aclVersion: 1, acl: ['alice'], body: initialBody, active: true };
-  const at = new Date().toISOString();
-  const upsert = (): Emitted => ({
-    lane: 'chunks',
-    doc: id,
-    version: doc.version,
-    aclVersion: doc.aclVersion,
-    acl: [...doc.acl],
-    body: doc.body,
-  });
-  const events: Emitted[] = [upsert()];
-  for (const op of ops) {
-    if (op.kind === 'update') {
-      doc.version++;
-      doc.body = op.body;
-      doc.active = true;
-      events.push(upsert());
-    } else if (op.kind === 'delete') {
-      if (!doc.active) continue;
-      doc.version++;
-      doc.active = false;
-      events.push({
-        lane: 'priority',
-        payload: {
-          op: 'delete',
-          tenant_id: tenant,
-          document_id: id,
-          version: doc.version,
-          acl_version: doc.aclVersion,
-          reason: 'deleted',
-          created_at: at,
-        },
-      });
-    } else {
-      doc.aclVersion++;
-      doc.acl = [...op.acl].sort();
-      // ACL changes of an inactive document emit nothing; a re-creating upsert carries the ACL.
-      if (!doc.active) continue;
-      events.push({
-        lane: 'priority',
-        payload: {
-          op: 'acl',
-          tenant_id: tenant,
-          document_id: id,
-          version: doc.version,
-          acl_version: doc.aclVersion,
-          acl: doc.acl,
-          created_at: at,
-        },
-      });
-    }
-  }
-  return { doc, events };
+  operation: 'upsert' | 'delete' | 'acl';
+  payload: Record<string, unknown> & { document_id: string; body?: string; model?: { name: string; version: number } };
 }
 
 describe('newer wins and no stale permission, for any delivery order (property)', () => {
@@ -167,104 +110,152 @@ describe('newer wins and no stale permission, for any delivery order (property)'
     await source?.end();
   });
 
-  async function toMessage(tenant: string, e: Emitted, offset: number): Promise<InMessage> {
-    if (e.lane === 'priority') {
+  async function toMessage(tenant: string, e: OutboxEvent, offset: number): Promise<InMessage | undefined> {
+    const key = `${tenant}:${e.payload.document_id}`;
+    if (e.operation !== 'upsert') {
+      // The priority lane's value is the outbox payload text as it is.
       return {
         topic: 'vecsync.outbox.priority',
         partition: 0,
         offset: String(offset),
-        key: `${tenant}:${String(e.payload.document_id)}`,
+        key,
         value: Buffer.from(JSON.stringify(e.payload)),
         headers: {},
         timestamp: Date.now(),
       };
     }
-    const chunks = chunksOf.get(e.body)!;
+    // An upsert becomes the embedder's chunk record (chunks of its body, computed once).
+    if (modelKey(e.payload.model!.name, e.payload.model!.version) !== index.modelKey) return undefined;
+    const body = BODIES.indexOf(e.payload.body as (typeof BODIES)[number]);
+    const chunks = chunksOf.get(body)!;
+    const p = e.payload as unknown as {
+      version: number;
+      acl_version: number;
+      acl: string[];
+      title: string | null;
+      content_hash: string;
+    };
     const record: DocumentChunks = {
       tenant_id: tenant,
-      document_id: e.doc,
-      document_version: e.version,
-      acl_version: e.aclVersion,
-      acl: e.acl,
+      document_id: e.payload.document_id,
+      document_version: p.version,
+      acl_version: p.acl_version,
+      acl: p.acl,
       chunk_count: chunks.length,
       model_key: index.modelKey,
-      title: null,
+      title: p.title,
       metadata: {},
-      content_hash: documentContentHash(null, BODIES[e.body]!),
+      content_hash: p.content_hash,
       created_at: new Date().toISOString(),
-      outbox_id: null,
+      outbox_id: Number(e.id),
       chunks,
     };
     return {
       topic: 'chunks',
       partition: 0,
       offset: String(offset),
-      key: `${tenant}:${e.doc}`,
+      key,
       value: await codec.encode(record),
       headers: {},
       timestamp: Date.now(),
     };
   }
 
-  test(`${RUNS} random histories end in the source's final state`, async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(
-          fc.record({
-            body: fc.integer({ min: 0, max: BODIES.length - 1 }),
-            ops: fc.array(opArb, { minLength: 1, maxLength: 8 }),
-          }),
-          {
-            minLength: 1,
-            maxLength: 3,
+  /** Runs a document's history through the real triggers; statements that fail (no such row, duplicate key) change nothing. */
+  async function play(tenant: string, doc: string, pre: PreState, ops: DocOp[]): Promise<void> {
+    await setUp(source, tenant, doc, pre);
+    for (const op of ops) {
+      const s = statementOf(tenant, doc, op);
+      await source.query(s.sql, s.params).catch((error: { code?: string }) => {
+        if (error.code !== '23505') throw error;
+      });
+    }
+  }
+
+  test(`${RUNS} random SQL histories, delivered in any order, end in the source's final state`, async () => {
+    await fc
+      .assert(
+        fc.asyncProperty(
+          fc.array(
+            fc.record({
+              pre: fc.constantFrom(...PRE_STATES),
+              ops: fc.array(opArb, { minLength: 1, maxLength: 8 }),
+            }),
+            { minLength: 1, maxLength: 3 },
+          ),
+          fc.infiniteStream(fc.double({ min: 0, max: 1, noNaN: true })),
+          fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 10 }),
+          async (histories, randomness, batchSizes) => {
+            const tenant = `prop_${uniqueId('p')}`;
+            const docs = histories.map((_, i) => `d${i}`);
+            await Promise.all(histories.map((h, i) => play(tenant, docs[i]!, h.pre, h.ops)));
+            const outbox = await source.query<OutboxEvent>(
+              `SELECT id, operation, payload FROM vecsync.vector_sync_outbox WHERE tenant_id = $1 ORDER BY id`,
+              [tenant],
+            );
+            // Every event once, some twice, all in a random order across lanes.
+            const emitted = outbox.rows.flatMap((e) => (randomness.next().value < 0.3 ? [e, e] : [e]));
+            const order = emitted.map((e) => ({ e, r: randomness.next().value as number })).sort((a, b) => a.r - b.r);
+            const messages = (await Promise.all(order.map(({ e }, i) => toMessage(tenant, e, i)))).filter(
+              (m): m is InMessage => m !== undefined,
+            );
+            let i = 0;
+            let step = 0;
+            while (i < messages.length) {
+              const size = batchSizes[step++ % batchSizes.length]!;
+              const batch = messages.slice(i, i + size);
+              i += size;
+              const toWriter = batch.filter((m) => m.topic === 'chunks');
+              const toPropagator = batch.filter((m) => m.topic !== 'chunks');
+              // Both lanes at once: the ledger lock must serialize them.
+              const [w, pr] = await Promise.all([
+                toWriter.length ? writer(toWriter, { signal: new AbortController().signal }) : [],
+                toPropagator.length ? propagator(toPropagator, { signal: new AbortController().signal }) : [],
+              ]);
+              for (const outcome of [...w, ...pr])
+                assert.equal(outcome.kind, 'done', `nothing is dead-lettered: ${JSON.stringify(outcome)}`);
+            }
+            const stored = await sink.inspect(index, tenant);
+            for (const doc of docs) {
+              const truth = await sourceState(source, tenant, doc);
+              const chunks = stored.filter((c) => c.document_id === doc);
+              if (!(truth.exists && truth.status === 'active')) {
+                assert.deepEqual(chunks, [], `${doc} is not searchable in the source: no chunk may remain`);
+                continue;
+              }
+              const body = BODIES.indexOf(
+                (
+                  await source.query<{ body: string }>(
+                    'SELECT body FROM vecsync.documents WHERE tenant_id = $1 AND document_id = $2',
+                    [tenant, doc],
+                  )
+                ).rows[0]!.body as (typeof BODIES)[number],
+              );
+              const expected = chunksOf.get(body)!;
+              assert.deepEqual(
+                chunks.map((c) => [c.chunk_index, c.document_version, c.content_hash]),
+                expected.map((c) => [c.chunk_index, truth.version, c.content_hash]),
+                `${doc} content is v${truth.version}`,
+              );
+              for (const c of chunks) {
+                assert.deepEqual([...c.acl].sort(), truth.acl, `${doc} ACL is the newest (v${truth.aclVersion})`);
+                assert.equal(c.acl_version, truth.aclVersion);
+              }
+            }
           },
         ),
-        fc.infiniteStream(fc.double({ min: 0, max: 1, noNaN: true })),
-        fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 10 }),
-        async (histories, randomness, batchSizes) => {
-          const tenant = `prop_${uniqueId('p')}`;
-          const sims = histories.map((h, i) => simulate(tenant, `d${i}`, h.body, h.ops));
-          // Every event once, some twice, all in a random order across lanes.
-          const emitted = sims.flatMap((s) => s.events).flatMap((e) => (randomness.next().value < 0.3 ? [e, e] : [e]));
-          const order = emitted.map((e) => ({ e, r: randomness.next().value as number })).sort((a, b) => a.r - b.r);
-          const messages = await Promise.all(order.map(({ e }, i) => toMessage(tenant, e, i)));
-          let i = 0;
-          let step = 0;
-          while (i < messages.length) {
-            const size = batchSizes[step++ % batchSizes.length]!;
-            const batch = messages.slice(i, i + size);
-            i += size;
-            const toWriter = batch.filter((m) => m.topic === 'chunks');
-            const toPropagator = batch.filter((m) => m.topic !== 'chunks');
-            // Both lanes at once: the ledger lock must serialize them.
-            const [w, pr] = await Promise.all([
-              toWriter.length ? writer(toWriter, { signal: new AbortController().signal }) : [],
-              toPropagator.length ? propagator(toPropagator, { signal: new AbortController().signal }) : [],
-            ]);
-            for (const outcome of [...w, ...pr])
-              assert.equal(outcome.kind, 'done', `nothing is dead-lettered: ${JSON.stringify(outcome)}`);
-          }
-          const stored = await sink.inspect(index, tenant);
-          for (const { doc } of sims) {
-            const chunks = stored.filter((c) => c.document_id === doc.id);
-            if (!doc.active) {
-              assert.deepEqual(chunks, [], `${doc.id} is deleted at v${doc.version}: no chunk may remain`);
-              continue;
-            }
-            const expected = chunksOf.get(doc.body)!;
-            assert.deepEqual(
-              chunks.map((c) => [c.chunk_index, c.document_version, c.content_hash]),
-              expected.map((c) => [c.chunk_index, doc.version, c.content_hash]),
-              `${doc.id} content is v${doc.version}`,
-            );
-            for (const c of chunks) {
-              assert.deepEqual([...c.acl].sort(), doc.acl, `${doc.id} ACL is the newest (v${doc.aclVersion})`);
-              assert.equal(c.acl_version, doc.aclVersion);
-            }
-          }
+        {
+          numRuns: RUNS,
+          // To replay a failure: the seed and path fast-check printed.
+          ...(process.env.VECSYNC_PROPERTY_SEED
+            ? { seed: Number(process.env.VECSYNC_PROPERTY_SEED), path: process.env.VECSYNC_PROPERTY_PATH }
+            : {}),
         },
-      ),
-      { numRuns: RUNS },
-    );
+      )
+      .catch((error: unknown) => {
+        // fast-check keeps the failing assertion as the cause; show it.
+        const cause = (error as { cause?: unknown }).cause;
+        throw new Error(`${(error as Error).message}\n${cause instanceof Error ? cause.message : String(cause)}`);
+      });
   });
 });

@@ -4,6 +4,32 @@ import type { Logger } from '../telemetry/log.ts';
 
 export type { Kafka };
 
+/**
+ * Consumer group timing. A member that dies (SIGKILL) keeps its partitions until the broker's
+ * session timeout expires; the others learn of the rebalance at their next heartbeat. 6 s is the
+ * broker's smallest allowed session (`group.min.session.timeout.ms` default), so a dead member's
+ * partitions move within about 6 s + one heartbeat + the rejoin. kafkajs has no static membership.
+ * The runner heartbeats while a slice runs, so a long slice does not count as a dead member.
+ */
+export const CONSUMER_SETTINGS = {
+  sessionTimeout: 6_000,
+  heartbeatInterval: 1_000,
+  /** How long the broker waits for every member to rejoin a rebalance. */
+  rebalanceTimeout: 30_000,
+} as const;
+
+/** Kafka's answers that mean this member no longer owns its partitions (a rebalance, or it was dropped). */
+export function isLostAssignment(error: unknown): boolean {
+  const type = (error as { type?: unknown } | null)?.type;
+  return (
+    type === 'REBALANCE_IN_PROGRESS' ||
+    type === 'ILLEGAL_GENERATION' ||
+    type === 'UNKNOWN_MEMBER_ID' ||
+    type === 'NOT_COORDINATOR_FOR_GROUP' ||
+    type === 'FENCED_INSTANCE_ID'
+  );
+}
+
 export function createKafka(brokers: string[], clientId: string, log: Logger): Kafka {
   return new Kafka({
     clientId,

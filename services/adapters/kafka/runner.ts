@@ -6,13 +6,13 @@
  * applied message and every dead letter was acknowledged by Kafka. A crash anywhere before that
  * redelivers the slice (at least once); the ledger makes redelivery a no-op in effect.
  */
-import type { Consumer, EachBatchPayload } from 'kafkajs';
+import type { Consumer, ConsumerConfig, EachBatchPayload } from 'kafkajs';
 import { describeError } from '../../domain/errors.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { RetryPolicy } from '../../domain/retry.ts';
 import { withMessageRetry } from './retry-policy.ts';
 import { metrics, registerAgeSource } from '../telemetry/metrics.ts';
-import { headersToStrings, type Kafka } from './client.ts';
+import { CONSUMER_SETTINGS, headersToStrings, isLostAssignment, type Kafka } from './client.ts';
 import { sendDeadLetters, reasonOf, type DeadLetter } from './dlq.ts';
 import { createdAtMs, type InMessage, type Outcome } from './message.ts';
 import type { Producer } from './producer.ts';
@@ -67,7 +67,24 @@ export function toInMessage(
   };
 }
 
+/** The part of the kafkajs consumer the runner uses (a unit test gives it an in-memory one). */
+export type RunnerConsumer = Pick<Consumer, 'connect' | 'subscribe' | 'run' | 'disconnect' | 'on' | 'events'>;
+
+export type ConsumerFactory = (config: ConsumerConfig) => RunnerConsumer;
+
 export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
+  return createRunnerWith((config) => kafka.consumer(config), options);
+}
+
+/** Raised inside a slice when the group rebalances: the slice is given up, uncommitted. */
+class AssignmentLost extends Error {
+  constructor(cause: unknown) {
+    super('the consumer group is rebalancing; the slice is left to the next owner of its partition', { cause });
+    this.name = 'AssignmentLost';
+  }
+}
+
+export function createRunnerWith(consumerFactory: ConsumerFactory, options: RunnerOptions): Runner {
   const { service, log } = options;
   const abort = new AbortController();
   let stopping = false;
@@ -78,11 +95,10 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
    * "Failed to find group coordinator" while a broker restarts). Such a consumer would stay dead in a
    * live process, so the runner replaces it, with backoff, until it runs again.
    */
-  function newConsumer(): Consumer {
-    const c = kafka.consumer({
+  function newConsumer(): RunnerConsumer {
+    const c = consumerFactory({
       groupId: options.groupId,
-      sessionTimeout: 45_000,
-      heartbeatInterval: 3_000,
+      ...CONSUMER_SETTINGS,
       maxWaitTimeInMs: 100,
       // Chunk records of long documents are megabytes; a fetch must be able to hold one.
       maxBytesPerPartition: 16 * 1024 * 1024,
@@ -142,14 +158,39 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
     firstFailure: Date | undefined;
   }
 
-  async function handleSlice(slice: InMessage[], payload: EachBatchPayload): Promise<SliceResult> {
+  /**
+   * Heartbeats of one batch. A heartbeat that says the group is rebalancing marks the batch: no
+   * further slice starts, and a slice that is retrying stops at once (its uncommitted messages go
+   * to the partition's next owner), so the member rejoins quickly instead of holding up the group.
+   */
+  interface BatchState {
+    payload: EachBatchPayload;
+    lost: unknown;
+    /** Aborts the slice in flight when it is retrying. */
+    retrying: AbortController | undefined;
+  }
+
+  async function heartbeat(state: BatchState): Promise<void> {
+    try {
+      await state.payload.heartbeat();
+    } catch (error) {
+      if (!isLostAssignment(error)) return;
+      state.lost ??= error;
+      state.retrying?.abort(new AssignmentLost(error));
+    }
+  }
+
+  async function handleSlice(slice: InMessage[], state: BatchState): Promise<SliceResult> {
+    const { payload } = state;
     let firstFailure: Date | undefined;
     let attempts = 0;
+    const sliceAbort = new AbortController();
+    const signal = AbortSignal.any([abort.signal, sliceAbort.signal]);
     const run = (messages: InMessage[]) =>
       withMessageRetry(
         async () => {
           attempts++;
-          const outcomes = await options.handler(messages, { signal: abort.signal });
+          const outcomes = await options.handler(messages, { signal });
           if (outcomes.length !== messages.length) {
             throw new TypeError(
               `${service} handler returned ${outcomes.length} outcomes for ${messages.length} messages`,
@@ -159,7 +200,7 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
         },
         options.retry,
         {
-          signal: abort.signal,
+          signal,
           onFailedAttempt: async (error, attempt) => {
             firstFailure ??= new Date();
             metrics.eventsFailed.inc({ service, topic: slice[0]!.topic, kind: reasonOf(error) });
@@ -168,15 +209,20 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
               { attempt, topic: slice[0]!.topic, partition: payload.batch.partition, err: describeError(error) },
               'batch failed, retrying',
             );
-            await payload.heartbeat().catch(() => undefined);
+            state.retrying = sliceAbort;
+            await heartbeat(state);
+            // Thrown here, p-retry stops retrying and rejects with it.
+            if (state.lost !== undefined) throw new AssignmentLost(state.lost);
           },
         },
       );
+    const given = (error: unknown): boolean =>
+      abort.signal.aborted || sliceAbort.signal.aborted || error instanceof AssignmentLost;
     try {
       const outcomes = await run(slice);
       return { outcomes, attempts: slice.map(() => attempts), firstFailure };
     } catch (error) {
-      if (abort.signal.aborted) throw error;
+      if (given(error)) throw error;
       firstFailure ??= new Date();
       if (slice.length === 1) return { outcomes: [{ kind: 'dead', error }], attempts: [attempts], firstFailure };
       // Isolate the message that fails: handle one by one, so the rest of the slice still applies.
@@ -189,12 +235,14 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
         try {
           outcomes.push(...(await run([message])));
         } catch (single) {
-          if (abort.signal.aborted) throw single;
+          if (given(single)) throw single;
           outcomes.push({ kind: 'dead', error: single });
         }
         perMessage.push(attempts);
       }
       return { outcomes, attempts: perMessage, firstFailure };
+    } finally {
+      state.retrying = undefined;
     }
   }
 
@@ -211,15 +259,35 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
         Number(BigInt(batch.highWatermark) - BigInt(all[0]!.offset)),
       );
     }
-    const keepAlive = setInterval(() => void payload.heartbeat().catch(() => undefined), 2_000);
+    const state: BatchState = { payload, lost: undefined, retrying: undefined };
+    const keepAlive = setInterval(() => void heartbeat(state), CONSUMER_SETTINGS.heartbeatInterval);
     try {
       for (let i = 0; i < all.length; i += options.maxBatch) {
-        if (stopping || !payload.isRunning() || payload.isStale()) return;
+        // Not payload.isRunning(): it turns false when a stop begins, and a graceful stop finishes
+        // the slice in flight only.
+        if (stopping || payload.isStale()) return;
+        if (state.lost !== undefined) {
+          log.info({ topic: batch.topic, partition: batch.partition }, 'rebalancing; leaving the rest of the batch');
+          return;
+        }
         const slice = all.slice(i, i + options.maxBatch);
         const sliceCreatedAt = createdAtMs(slice[0]!);
         if (sliceCreatedAt !== undefined && !pending.has(tp)) pending.set(tp, sliceCreatedAt);
         const started = performance.now();
-        const { outcomes, attempts, firstFailure } = await handleSlice(slice, payload);
+        let result: SliceResult;
+        try {
+          result = await handleSlice(slice, state);
+        } catch (error) {
+          if (error instanceof AssignmentLost || (state.lost !== undefined && !abort.signal.aborted)) {
+            log.info(
+              { topic: batch.topic, partition: batch.partition, offset: slice[0]!.offset },
+              'rebalancing while the slice retried; leaving it uncommitted to the next owner',
+            );
+            return;
+          }
+          throw error;
+        }
+        const { outcomes, attempts, firstFailure } = result;
         const letters: DeadLetter[] = [];
         const now = new Date();
         outcomes.forEach((outcome, j) => {
@@ -254,7 +322,20 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
         const last = slice[slice.length - 1]!.offset;
         payload.resolveOffset(last);
         const next = (BigInt(last) + 1n).toString();
-        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+        // Through the batch payload, not consumer.commitOffsets: that one returns without committing
+        // once a stop has begun, and a graceful stop must commit the slice it finished.
+        try {
+          await payload.commitOffsetsIfNecessary({
+            topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }],
+          });
+        } catch (error) {
+          if (!isLostAssignment(error)) throw error;
+          log.info(
+            { topic: batch.topic, partition: batch.partition, offset: last, err: describeError(error) },
+            'rebalanced before the commit; the next owner redelivers the slice',
+          );
+          return;
+        }
         const committedAt = Date.now();
         for (const [j, m] of slice.entries()) {
           const outcome = outcomes[j]!;
@@ -290,7 +371,7 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
           'slice committed',
         );
         options.onCommitted?.(slice, outcomes);
-        await payload.heartbeat();
+        await heartbeat(state);
       }
     } finally {
       clearInterval(keepAlive);
