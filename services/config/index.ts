@@ -123,8 +123,12 @@ export const CONFIG_VARIABLES = {
     default: 'category,source,lang,tags',
     doc: 'Metadata keys that may leave PostgreSQL; every other key is dropped by the outbox trigger.',
   },
-  VECSYNC_MAX_BODY_BYTES: { schema: positiveInt, default: '1048576', doc: 'Largest document body accepted.' },
-  VECSYNC_MAX_CHUNKS: { schema: positiveInt, default: '512', doc: 'Most chunks per document.' },
+  VECSYNC_MAX_BODY_BYTES: {
+    schema: positiveInt,
+    default: '16777216',
+    doc: 'Largest document body embedded; a larger one is dead-lettered (body_too_large) and leaves search.',
+  },
+  VECSYNC_MAX_CHUNKS: { schema: positiveInt, default: '32768', doc: 'Most chunks per document.' },
   VECSYNC_MAX_METADATA_BYTES: {
     schema: positiveInt,
     default: '16384',
@@ -201,6 +205,8 @@ export interface Config {
   };
   chunking: { size: number; overlap: number };
   metadataAllowlist: string[];
+  /** VECSYNC_METADATA_ALLOWLIST was set: `migrate` syncs the allowlist only then (or on first install). */
+  metadataAllowlistGiven: boolean;
   limits: { maxBodyBytes: number; maxChunks: number; maxMetadataBytes: number };
   retry: { maxAttempts: number; initialMs: number; maxMs: number };
   pinecone: { apiKey: string; index: string; host: string };
@@ -277,6 +283,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     chunking: { size: r.VECSYNC_CHUNK_SIZE, overlap: r.VECSYNC_CHUNK_OVERLAP },
     metadataAllowlist: r.VECSYNC_METADATA_ALLOWLIST,
+    metadataAllowlistGiven: (env.VECSYNC_METADATA_ALLOWLIST ?? '') !== '',
     limits: {
       maxBodyBytes: r.VECSYNC_MAX_BODY_BYTES,
       maxChunks: r.VECSYNC_MAX_CHUNKS,

@@ -41,6 +41,12 @@ export const metrics = {
     labelNames: ['service', 'reason'] as const,
     ...common,
   }),
+  servicePaused: new client.Gauge({
+    name: 'vecsync_service_paused',
+    help: 'The service is paused (1) because a dependency refused its credentials (401/403); it retries with backoff and dead-letters nothing.',
+    labelNames: ['service', 'reason'] as const,
+    ...common,
+  }),
   deadLetters: new client.Gauge({
     name: 'vecsync_dlq_messages',
     help: 'Messages in each dead-letter topic (refreshed every 30 s by running services).',

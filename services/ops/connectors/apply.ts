@@ -5,6 +5,7 @@
  */
 import type { Config } from '../../config/index.ts';
 import { describeError, RetriableError, VecsyncError } from '../../domain/errors.ts';
+import { sleep } from '../../domain/retry.ts';
 import { ConnectClient, type ConnectorStatus } from './connect-client.ts';
 import {
   configDifferences,
@@ -81,7 +82,6 @@ export function isRunning(status: ConnectorStatus): boolean {
   );
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function applyConnectors(config: Config, options: ApplyOptions = {}): Promise<ApplyReport> {
   const log = options.log ?? (() => undefined);
