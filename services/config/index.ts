@@ -8,7 +8,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from '../domain/errors.ts';
+import { ConfigError, redactSecrets, registerSecret } from '../domain/errors.ts';
 import type { Ports } from '../stack/types.ts';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -224,7 +224,8 @@ function parseVariable(name: string, spec: VariableSpec, env: NodeJS.ProcessEnv,
         : spec.default;
   const result = spec.schema.safeParse(rawValue);
   if (!result.success) {
-    const shown = spec.secret ? '<redacted>' : JSON.stringify(rawValue);
+    // An invalid URL may still hold a password: never echo one back.
+    const shown = spec.secret ? '<redacted>' : redactSecrets(JSON.stringify(rawValue));
     const why = result.error.issues.map((i) => i.message).join('; ');
     throw new ConfigError(`invalid ${name}=${shown}: ${why}`);
   }
@@ -251,6 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     raw[name] = parseVariable(name, spec as VariableSpec, env, ports);
   }
   const r = raw as RawConfig;
+  registerConfigSecrets(r);
   if (r.VECSYNC_CHUNK_OVERLAP >= r.VECSYNC_CHUNK_SIZE) {
     throw new ConfigError(
       `invalid VECSYNC_CHUNK_OVERLAP=${r.VECSYNC_CHUNK_OVERLAP}: must be smaller than VECSYNC_CHUNK_SIZE=${r.VECSYNC_CHUNK_SIZE}`,
@@ -298,6 +300,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metrics: { host: r.VECSYNC_METRICS_HOST, port: r.VECSYNC_METRICS_PORT },
     logLevel: r.VECSYNC_LOG_LEVEL,
   };
+}
+
+/** Secret values and URL passwords of a loaded config: redacted from every error and log line. */
+function registerConfigSecrets(r: RawConfig): void {
+  for (const [name, value] of Object.entries(r)) {
+    if (typeof value !== 'string') continue;
+    const spec = (CONFIG_VARIABLES as Record<string, VariableSpec>)[name];
+    if (spec && 'secret' in spec && spec.secret) registerSecret(value);
+    if (value.includes('://')) {
+      try {
+        registerSecret(decodeURIComponent(new URL(value).password));
+        registerSecret(new URL(value).password);
+      } catch {
+        // not a URL after all
+      }
+    }
+  }
 }
 
 /** Names of secret variables, so logs and `config` output can redact them. */

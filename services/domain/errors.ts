@@ -86,7 +86,8 @@ export function classify(error: unknown): ErrorClass {
   if (error instanceof CredentialsError) {
     return { kind: 'credentials', reason: error.reason, dependency: error.dependency };
   }
-  if (error instanceof RateLimitedError) return { kind: 'rate_limited', reason: 'rate_limited', waitMs: error.retryAfterMs };
+  if (error instanceof RateLimitedError)
+    return { kind: 'rate_limited', reason: 'rate_limited', waitMs: error.retryAfterMs };
   if (error instanceof RetriableError) {
     return error.retryAfterMs === undefined
       ? { kind: 'retriable', reason: 'unavailable' }
@@ -112,8 +113,31 @@ export function reasonOf(error: unknown): string {
   return classify(error).reason;
 }
 
-/** A one-line description of any thrown value, for logs and DLQ headers. */
+/** Exact secret values (API keys, URL passwords) that must never be printed, registered by config. */
+const knownSecrets = new Set<string>();
+
+/** Registers a secret value (at least 4 characters) so `redactSecrets` removes it wherever it appears. */
+export function registerSecret(value: string | undefined): void {
+  if (value && value.length >= 4) knownSecrets.add(value);
+}
+
+const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/)([^\s/:@]*):[^\s/]*@/gi;
+const KEYWORD_PASSWORD = /(password\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&"']+)/gi;
+const BEARER = /(bearer\s+)[A-Za-z0-9._~+/=-]+/gi;
+
+/**
+ * Text with secrets removed: the password of any `scheme://user:password@host` URL (valid or not),
+ * `password=...` pairs, bearer tokens, and every registered secret value. Used for every error
+ * line (describeError), the logger and `vecsync config`.
+ */
+export function redactSecrets(text: string): string {
+  let out = text.replace(URL_USERINFO, '$1$2:***@').replace(KEYWORD_PASSWORD, '$1***').replace(BEARER, '$1***');
+  for (const secret of knownSecrets) if (out.includes(secret)) out = out.split(secret).join('***');
+  return out;
+}
+
+/** A one-line description of any thrown value, for logs and DLQ headers; secrets redacted. */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message.split('\n')[0] ?? error.name;
-  return String(error);
+  if (error instanceof Error) return redactSecrets(error.message.split('\n')[0] ?? error.name);
+  return redactSecrets(String(error));
 }

@@ -36,7 +36,8 @@ export function kafkaErrorType(error: unknown): string | undefined {
 export function producerError(topic: string, error: unknown): Error {
   const type = kafkaErrorType(error);
   const detail = `producing to ${topic} failed: ${describeError(error)}`;
-  if (type !== undefined && TOO_LARGE.has(type)) return new PoisonMessageError('record_too_large', detail, { cause: error });
+  if (type !== undefined && TOO_LARGE.has(type))
+    return new PoisonMessageError('record_too_large', detail, { cause: error });
   if (type !== undefined && AUTH.has(type)) return new CredentialsError('kafka', 'forbidden', detail, { cause: error });
   return new RetriableError(detail, { cause: error });
 }

@@ -127,7 +127,10 @@ export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
       if (this.current?.dependency === dependency && this.current.reason === reason) return;
       this.current = { dependency, reason };
       metrics.servicePaused.set({ service, reason: `${dependency}_${reason}` }, 1);
-      log.error({ dependency, reason, err: detail }, 'paused: credentials refused; retrying with backoff, nothing is dead-lettered');
+      log.error(
+        { dependency, reason, err: detail },
+        'paused: credentials refused; retrying with backoff, nothing is dead-lettered',
+      );
       void options.onPauseChange?.({ paused: true, dependency, reason, detail }).catch(() => undefined);
     },
     resume(): void {

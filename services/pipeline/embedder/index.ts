@@ -198,7 +198,9 @@ export async function createEmbedderService(
             continue;
           }
           if (decision.kind === 'withdraw') {
-            out.push(await encodeOut(lane, u.message, chunkRecord(u, decision.doc, decision.doc.contentHash, [], true)));
+            out.push(
+              await encodeOut(lane, u.message, chunkRecord(u, decision.doc, decision.doc.contentHash, [], true)),
+            );
             outcomes[u.i] = { kind: 'dead', error: decision.error };
             continue;
           }

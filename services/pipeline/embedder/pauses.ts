@@ -16,10 +16,11 @@ export function pauseRecorder(pool: pg.Pool, sinkName: string, service: string) 
         [sinkName, service, pause.dependency, pause.reason, pause.detail.slice(0, 500)],
       );
     } else {
-      await pool.query(
-        `DELETE FROM vecsync.service_pauses WHERE sink_name = $1 AND service = $2 AND dependency = $3`,
-        [sinkName, service, pause.dependency],
-      );
+      await pool.query(`DELETE FROM vecsync.service_pauses WHERE sink_name = $1 AND service = $2 AND dependency = $3`, [
+        sinkName,
+        service,
+        pause.dependency,
+      ]);
     }
   };
 }

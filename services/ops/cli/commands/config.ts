@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CONFIG_VARIABLES, loadConfig, SECRET_VARIABLES } from '../../../config/index.ts';
+import { redactSecrets } from '../../../domain/errors.ts';
 
 /** `vecsync config [--markdown]`: validates the environment and prints the effective configuration. */
 export function register(program: Command): void {
@@ -19,7 +20,10 @@ export function register(program: Command): void {
       }
       const config = loadConfig();
       const shown = Object.fromEntries(
-        Object.entries(config.raw).map(([k, v]) => [k, SECRET_VARIABLES.includes(k) && v ? '<redacted>' : v]),
+        Object.entries(config.raw).map(([k, v]) => [
+          k,
+          SECRET_VARIABLES.includes(k) && v ? '<redacted>' : typeof v === 'string' ? redactSecrets(v) : v,
+        ]),
       );
       process.stdout.write(JSON.stringify(shown, null, 2) + '\n');
     });
