@@ -19,6 +19,9 @@ import { uniqueId } from './support/ids.ts';
 import { provisionTopics } from '../services/adapters/kafka/admin.ts';
 import { createEmbedderService } from '../services/pipeline/embedder/index.ts';
 import { createWriterService } from '../services/pipeline/writer/index.ts';
+import { createEmbedder } from '../services/adapters/embedding/index.ts';
+import { metrics } from '../services/adapters/telemetry/metrics.ts';
+import { startOpenAIServer, type OpenAIServer } from './support/openai-server.ts';
 import type { Service } from '../services/pipeline/runtime/service.ts';
 import {
   groupAtEnd,
@@ -202,5 +205,80 @@ describe('documents of any size through change capture', { timeout: 15 * 60_000 
     });
     assert.ok(!(await aclOf()).includes('user:000042'));
     console.log(`# 50k ACL revoke applied ${((Date.now() - revokedAt) / 1000).toFixed(1)} s after the DELETE`);
+  });
+});
+
+describe('long documents at 1,536 dimensions (OpenAI contract server)', { timeout: 10 * 60_000 }, () => {
+  const tenant = `tenant_${uniqueId('long1536')}`;
+  // A model of this test alone (registered retired: no trigger enqueues for it; rows go to bulk).
+  const model = { name: `long1536-${uniqueId('m').replace(/_/g, '-')}`, version: 1 };
+  let server: OpenAIServer;
+  let p: TestPipeline;
+  let embedderService: Service | undefined;
+
+  before(async () => {
+    server = await startOpenAIServer({ dimensions: 1536 });
+    p = await startPipeline('long1536', {
+      services: ['writer'],
+      env: {
+        VECSYNC_EMBEDDING_MODEL: model.name,
+        VECSYNC_EMBEDDING_VERSION: String(model.version),
+        VECSYNC_EMBEDDING_DIMENSIONS: '1536',
+      },
+    });
+    await p.source.query(
+      `INSERT INTO vecsync.embedding_models (name, version, dimensions, chunker, chunker_version, chunk_size, chunk_overlap, state)
+       VALUES ($1, $2, 1536, 'recursive-char', 1, $3, $4, 'retired')`,
+      [model.name, model.version, p.config.chunking.size, p.config.chunking.overlap],
+    );
+  });
+  after(async () => {
+    await embedderService?.stop();
+    await p?.source.query('DELETE FROM vecsync.embedding_models WHERE name = $1', [model.name]).catch(() => undefined);
+    await p?.stop();
+    await server?.close();
+  });
+
+  test('a batch of long documents drains with lag back to 0, nothing dead-lettered', async () => {
+    const embedder = createEmbedder({
+      ...p.config.embedder,
+      type: 'openai',
+      openai: { baseUrl: server.url, apiKey: '', model: 'fake' },
+      retry: p.config.retry,
+    });
+    for (const lane of ['live', 'bulk'] as const) {
+      await groupAtEnd(p.config, `${p.rt.groupId('embedder')}.${lane}`, [p.rt.topics.lane(lane)]);
+    }
+    const dead: string[] = [];
+    embedderService = await createEmbedderService(p.rt, {
+      embedder,
+      onCommitted: (messages, outcomes) =>
+        outcomes.forEach((o, i) => {
+          if (o.kind === 'dead' && messages[i]!.key?.startsWith(`${tenant}:`)) dead.push(messages[i]!.key!);
+        }),
+    });
+    await embedderService.start();
+    const docs = Array.from({ length: 16 }, (_, i) => ({ tenant, id: `long${i}`, body: text(80_000, 100 + i) }));
+    await insertDocuments(p.source, docs);
+    const started = Date.now();
+    await p.source.query(
+      `SELECT vecsync.enqueue_upsert(d, 'bulk', $2, $3) FROM vecsync.documents d WHERE tenant_id = $1`,
+      [tenant, model.name, model.version],
+    );
+    for (const d of docs) await waitForVersion(p, tenant, d.id, 1, 300_000);
+    const drained = (Date.now() - started) / 1000;
+    const lagOf = async (group: string) =>
+      (await metrics.consumerLag.get()).values.filter((v) => v.labels.group === group).reduce((n, v) => n + v.value, 0);
+    await waitFor(
+      async () =>
+        (await lagOf(`${p.rt.groupId('embedder')}.bulk`)) === 0 && (await lagOf(p.rt.groupId('writer'))) === 0
+          ? true
+          : undefined,
+      { timeoutMs: 60_000, description: 'embedder and writer lag back to 0' },
+    );
+    assert.deepEqual(dead, []);
+    const stored = await p.sink.inspect(p.rt.activeIndex, tenant, 'long0');
+    assert.ok(stored.length > 100, `${stored.length} chunks of long0`);
+    console.log(`# 16 x 80 kB at 1536 dimensions applied in ${drained.toFixed(1)} s (shared 2-core machine)`);
   });
 });
