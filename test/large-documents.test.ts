@@ -75,6 +75,15 @@ describe('documents of any size through change capture', { timeout: 15 * 60_000 
 
   before(async () => {
     p = await startPipeline('large', { services: ['propagator'] });
+    // The stack is shared: refuse to run (rather than stop change capture for everyone) when the
+    // payload functions of migration 0008 or the connector's record limit are not in place.
+    const { rows } = await p.source.query<{ bytes: number }>(
+      `SELECT octet_length(vecsync.document_payload(d, 'm', 1)::text) AS bytes
+         FROM (SELECT ('t', 'd', 't', repeat('x', 2097152), 'en', 'active', '{}', '{}', 1, 1, now())::vecsync.documents AS d) s`,
+    );
+    assert.ok(rows[0]!.bytes < 65_536, `upsert payloads are not bounded (${rows[0]!.bytes} bytes): migration 0008`);
+    const live = await new ConnectClient(p.config.connectUrl).getConfig(connectorName(p.config.topicPrefix));
+    assert.equal(live?.['producer.override.max.request.size'], '16777216', 'connector record limit (connectors apply)');
     // A chunk topic of this test only: embedders of other pipelines on the shared lanes (other
     // tests, other branches) then cannot write this sink's chunk records before ours do.
     const chunkTopic = `test.${p.config.sink.name}.chunks.${p.rt.activeIndex.modelKey}`;
