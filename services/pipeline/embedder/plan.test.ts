@@ -37,6 +37,7 @@ describe('embedder decide', () => {
     assert.equal(body.kind === 'withdraw' && body.error.reason, 'body_too_large');
     const meta = decide(event, doc({ metadata: null, metadataBytes: 51 }), limits);
     assert.equal(meta.kind === 'withdraw' && meta.error.reason, 'metadata_too_large');
+    assert.equal(decide(event, doc({ bodyBytes: 101, body: 'x'.repeat(101) }), limits).kind, 'withdraw');
     assert.equal(decide(event, doc({ bodyBytes: 100, body: 'x' }), limits).kind, 'embed');
   });
   it('refuses an event ahead of its source', () => {
