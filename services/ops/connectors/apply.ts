@@ -82,7 +82,6 @@ export function isRunning(status: ConnectorStatus): boolean {
   );
 }
 
-
 export async function applyConnectors(config: Config, options: ApplyOptions = {}): Promise<ApplyReport> {
   const log = options.log ?? (() => undefined);
   const timeoutMs = options.timeoutMs ?? 120_000;
