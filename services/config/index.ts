@@ -15,7 +15,7 @@ import { OPENAI_SETTINGS } from '../adapters/embedding/openai/config.ts';
 import { describeCluster } from '../adapters/kafka/client.ts';
 import { PGVECTOR_SETTINGS } from '../adapters/sinks/pgvector/config.ts';
 import { PINECONE_SETTINGS } from '../adapters/sinks/pinecone/config.ts';
-import { ConfigError } from '../domain/errors.ts';
+import { ConfigError, registerSecret } from '../domain/errors.ts';
 import { describeSettings, listSettings, setting, settle, type Settled } from '../domain/settings.ts';
 import type { StackSettings } from '../stack/types.ts';
 
@@ -193,13 +193,13 @@ export const CONFIG_SCHEMA = {
     maxBodyBytes: setting({
       env: 'VECSYNC_MAX_BODY_BYTES',
       schema: positiveInt,
-      default: '1048576',
-      doc: 'Largest document body accepted.',
+      default: '16777216',
+      doc: 'Largest document body embedded; a larger one is dead-lettered (body_too_large) and leaves search.',
     }),
     maxChunks: setting({
       env: 'VECSYNC_MAX_CHUNKS',
       schema: positiveInt,
-      default: '512',
+      default: '32768',
       doc: 'Most chunks per document.',
     }),
     maxMetadataBytes: setting({
@@ -266,12 +266,19 @@ export const CONFIG_SCHEMA = {
   }),
 };
 
-/** The validated configuration; its shape is the schema's. */
-export type Config = Settled<typeof CONFIG_SCHEMA>;
+/** The validated configuration: the schema's shape, plus what only the environment's presence tells. */
+export type Config = Settled<typeof CONFIG_SCHEMA> & {
+  /** VECSYNC_METADATA_ALLOWLIST was set: `migrate` changes the allowlist only then (or on first install). */
+  metadataAllowlistGiven: boolean;
+};
 
 /** Reads and validates every variable. Throws ConfigError naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const config = settle(CONFIG_SCHEMA, env);
+  const config = {
+    ...settle(CONFIG_SCHEMA, env),
+    metadataAllowlistGiven: (env.VECSYNC_METADATA_ALLOWLIST ?? '') !== '',
+  };
+  registerConfigSecrets(config);
   if (config.chunking.overlap >= config.chunking.size) {
     throw new ConfigError(
       `invalid VECSYNC_CHUNK_OVERLAP=${config.chunking.overlap}: must be smaller than VECSYNC_CHUNK_SIZE=${config.chunking.size}`,
@@ -286,6 +293,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('invalid PINECONE_API_KEY: required when VECSYNC_SINK=pinecone');
   }
   return config;
+}
+
+/** Secret values and URL passwords of a loaded config: redacted from every error and log line. */
+function registerConfigSecrets(config: Config): void {
+  for (const { path: at, setting: s } of listSettings(CONFIG_SCHEMA)) {
+    const value = at.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], config);
+    if (typeof value !== 'string') continue;
+    if (s.secret) registerSecret(value);
+    if (value.includes('://')) {
+      try {
+        registerSecret(decodeURIComponent(new URL(value).password));
+        registerSecret(new URL(value).password);
+      } catch {
+        // not a URL after all
+      }
+    }
+  }
 }
 
 /** Every variable with its documentation, in declaration order (`vecsync config --markdown`). */

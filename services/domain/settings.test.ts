@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
-import { describeSettings, listSettings, redactUrl, setting, settle } from './settings.ts';
+import { describeSettings, listSettings, setting, settle } from './settings.ts';
 
 const tree = {
   port: setting({ env: 'T_PORT', schema: z.coerce.number().int(), default: '5432', doc: 'a port' }),
@@ -46,13 +46,8 @@ describe('declared settings', () => {
     const shown = describeSettings(tree, settle(tree, {}));
     assert.deepEqual(shown, {
       T_PORT: 5432,
-      T_URL: 'postgres://app:<redacted>@127.0.0.1:5432/db',
+      T_URL: 'postgres://app:***@127.0.0.1:5432/db',
       T_KEY: '<redacted>',
     });
-    assert.equal(redactUrl('http://host/x'), 'http://host/x');
-    assert.equal(
-      redactUrl('see postgres://a:b@h/d and amqp://c:d@e'),
-      'see postgres://a:<redacted>@h/d and amqp://c:<redacted>@e',
-    );
   });
 });

@@ -7,7 +7,7 @@
  * Pure: `settle` takes the environment as an argument; only services/config passes process.env.
  */
 import type { z } from 'zod';
-import { ConfigError } from './errors.ts';
+import { ConfigError, redactSecrets } from './errors.ts';
 
 /** Values settled so far, by variable name: later defaults may derive from earlier ones (ports). */
 export type SettledSoFar = Readonly<Record<string, unknown>>;
@@ -86,17 +86,12 @@ export function describeSettings(tree: SettingsTree, config: unknown): Record<st
   const out: Record<string, unknown> = {};
   for (const { path, setting: s } of listSettings(tree)) {
     const value = path.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], config);
-    out[s.env] = s.secret ? (value ? '<redacted>' : value) : typeof value === 'string' ? redactUrl(value) : value;
+    out[s.env] = s.secret ? (value ? '<redacted>' : value) : typeof value === 'string' ? redactSecrets(value) : value;
   }
   return out;
 }
 
 function shown(s: Setting, raw: unknown): string {
   if (s.secret) return '<redacted>';
-  return JSON.stringify(typeof raw === 'string' ? redactUrl(raw) : raw);
-}
-
-/** `scheme://user:secret@host` → `scheme://user:<redacted>@host`; anything else unchanged. */
-export function redactUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^@/?#\s]*@/gi, '$1:<redacted>@');
+  return redactSecrets(JSON.stringify(raw));
 }

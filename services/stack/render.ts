@@ -50,6 +50,10 @@ export function kafkaServerProperties({
     'auto.create.topics.enable': true,
     'num.partitions': 1,
     'log.retention.hours': 168,
+    // Every pipeline topic sets max.message.bytes itself (16 MiB lanes/state/DLQ, 64 MiB chunk
+    // topics); auto-created topics and the replica fetcher follow the same ceiling.
+    'message.max.bytes': 16 * 1024 * 1024,
+    'replica.fetch.max.bytes': 64 * 1024 * 1024,
   };
 }
 

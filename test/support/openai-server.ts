@@ -27,6 +27,11 @@ export interface OpenAIServerKnobs {
   fail500: number;
   /** Answer the next N requests by closing the connection without a response. */
   dropConnections: number;
+  /**
+   * Answer every request with 401 (`invalid_api_key`) until this time (epoch ms), as a provider
+   * does while a rotated key propagates. 0: never.
+   */
+  unauthorizedUntil: number;
 }
 
 export interface RecordedRequest {
@@ -79,6 +84,7 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
     retryAfterMs: undefined,
     fail500: 0,
     dropConnections: 0,
+    unauthorizedUntil: 0,
     ...knobOverrides,
   };
   const requests: RecordedRequest[] = [];
@@ -140,7 +146,10 @@ async function handle(
   if (req.method !== 'POST' || req.url !== '/v1/embeddings') {
     return reply(404, errorBody(`Invalid URL (${req.method} ${req.url})`, 'invalid_request_error'));
   }
-  if (apiKey !== undefined && req.headers.authorization !== `Bearer ${apiKey}`) {
+  if (
+    (apiKey !== undefined && req.headers.authorization !== `Bearer ${apiKey}`) ||
+    Date.now() < knobs.unauthorizedUntil
+  ) {
     return reply(401, errorBody('Incorrect API key provided.', 'invalid_request_error', null, 'invalid_api_key'));
   }
   if (knobs.fail429 > 0) {

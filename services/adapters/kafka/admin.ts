@@ -12,6 +12,8 @@ import { LANES, SERVICES, topicsFor } from './topics.ts';
 const { ConfigResourceTypes } = kafkajs;
 
 export const DEFAULT_PARTITIONS = 6;
+/** Record limit of lane, state and DLQ topics (16 MiB; outbox payloads are bounded far below it). */
+export const PIPELINE_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 export interface TopicSpec {
   topic: string;
@@ -26,10 +28,12 @@ export interface TopicSpec {
  */
 export function pipelineTopics(prefix: string, partitions: number = DEFAULT_PARTITIONS): TopicSpec[] {
   const topics = topicsFor(prefix);
+  // The connector's producer.override.max.request.size and DLQ_MAX_MESSAGE_BYTES: one limit.
+  const max = { 'max.message.bytes': String(PIPELINE_MAX_MESSAGE_BYTES) };
   return [
-    ...LANES.map((lane) => ({ topic: topics.lane(lane), partitions, configs: {} })),
-    { topic: topics.state, partitions, configs: { 'cleanup.policy': 'compact' } },
-    ...SERVICES.map((service) => ({ topic: topics.dlq(service), partitions: 1, configs: {} })),
+    ...LANES.map((lane) => ({ topic: topics.lane(lane), partitions, configs: { ...max } })),
+    { topic: topics.state, partitions, configs: { 'cleanup.policy': 'compact', ...max } },
+    ...SERVICES.map((service) => ({ topic: topics.dlq(service), partitions: 1, configs: { ...max } })),
     { topic: topics.heartbeat, partitions: 1, configs: {} },
   ];
 }

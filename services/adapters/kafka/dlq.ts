@@ -2,8 +2,7 @@
  * Dead-letter producer. A dead letter is the original message, byte for byte, plus headers that
  * say why, where it came from, and how often it failed, so `vecsync dlq replay` can put it back.
  */
-import { describeError, isPoison } from '../../domain/errors.ts';
-import { isProgrammingError } from './retry-policy.ts';
+import { describeError, reasonOf } from '../../domain/errors.ts';
 import type { InMessage } from './message.ts';
 import type { Producer } from './producer.ts';
 
@@ -19,7 +18,19 @@ export const DLQ_HEADER = {
   attempts: 'vecsync.dlq.attempts',
   firstFailure: 'vecsync.dlq.first_failure',
   lastFailure: 'vecsync.dlq.last_failure',
+  /** Set when the original value was too large for the DLQ topic: its size in bytes. */
+  valueOmitted: 'vecsync.dlq.value_omitted_bytes',
 } as const;
+
+/**
+ * The DLQ topics' `max.message.bytes` (set by the topic provisioner). A dead letter whose original
+ * value would not fit (with its headers) is stored as a reference instead: the headers name the
+ * original topic, partition and offset, and `value_omitted_bytes` says how large it was, so a dead
+ * letter can never fail to be produced and wedge its partition.
+ */
+export const DLQ_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** Room left for the key, headers and record overhead. */
+const DLQ_VALUE_BUDGET = DLQ_MAX_MESSAGE_BYTES - 256 * 1024;
 
 export interface DeadLetter {
   message: InMessage;
@@ -29,12 +40,7 @@ export interface DeadLetter {
   lastFailure: Date;
 }
 
-/** The machine-readable reason of a failure, as used in headers, metrics and `dlq list`. */
-export function reasonOf(error: unknown): string {
-  if (isPoison(error)) return error.reason;
-  if (isProgrammingError(error)) return 'programming_error';
-  return 'unexpected_error';
-}
+export { reasonOf };
 
 export function deadLetterHeaders(service: string, group: string, letter: DeadLetter): Record<string, string> {
   // Error text may quote input; cap it so a hostile value cannot bloat the DLQ headers.
@@ -63,10 +69,11 @@ export async function sendDeadLetters(
 ): Promise<void> {
   await producer.send(
     topic,
-    letters.map((letter) => ({
-      key: letter.message.key,
-      value: letter.message.value,
-      headers: deadLetterHeaders(service, group, letter),
-    })),
+    letters.map((letter) => {
+      const headers = deadLetterHeaders(service, group, letter);
+      const size = letter.message.value?.length ?? 0;
+      if (size <= DLQ_VALUE_BUDGET) return { key: letter.message.key, value: letter.message.value, headers };
+      return { key: letter.message.key, value: null, headers: { ...headers, [DLQ_HEADER.valueOmitted]: String(size) } };
+    }),
   );
 }

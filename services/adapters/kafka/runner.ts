@@ -41,6 +41,8 @@ export interface RunnerOptions {
   laneOf: (topic: string) => string;
   log: Logger;
   fromBeginning?: boolean;
+  /** Called when a credentials failure pauses the service (`paused`) and when it works again. */
+  onPauseChange?: (pause: { paused: boolean; dependency: string; reason: string; detail: string }) => Promise<void>;
   /** Called once per slice after commit (tests and the demo use it to observe progress). */
   onCommitted?: (messages: InMessage[], outcomes: Outcome[]) => void;
 }
@@ -134,6 +136,31 @@ export function createRunnerWith(consumerFactory: ConsumerFactory, options: Runn
     );
   }
 
+  /** Credentials pauses: one gauge, one log line per change, and the optional hook (status table). */
+  const pauses = {
+    current: undefined as { dependency: string; reason: string } | undefined,
+    pause(dependency: string, reason: string, detail: string): void {
+      if (this.current?.dependency === dependency && this.current.reason === reason) return;
+      this.current = { dependency, reason };
+      metrics.servicePaused.set({ service, reason: `${dependency}_${reason}` }, 1);
+      log.error(
+        { dependency, reason, err: detail },
+        'paused: credentials refused; retrying with backoff, nothing is dead-lettered',
+      );
+      void options.onPauseChange?.({ paused: true, dependency, reason, detail }).catch(() => undefined);
+    },
+    resume(): void {
+      const was = this.current;
+      if (!was) return;
+      this.current = undefined;
+      metrics.servicePaused.set({ service, reason: `${was.dependency}_${was.reason}` }, 0);
+      log.info({ dependency: was.dependency }, 'resumed: credentials accepted again');
+      void options
+        .onPauseChange?.({ paused: false, dependency: was.dependency, reason: was.reason, detail: '' })
+        .catch(() => undefined);
+    },
+  };
+
   let consumer = newConsumer();
   /** Oldest unapplied created_at per topic-partition. */
   const pending = new Map<string, number>();
@@ -214,6 +241,8 @@ export function createRunnerWith(consumerFactory: ConsumerFactory, options: Runn
             // Thrown here, p-retry stops retrying and rejects with it.
             if (state.lost !== undefined) throw new AssignmentLost(state.lost);
           },
+          onPause: (c, error) => pauses.pause(c.dependency, c.reason, describeError(error)),
+          onResume: () => pauses.resume(),
         },
       );
     const given = (error: unknown): boolean =>

@@ -49,6 +49,12 @@ export const metrics = {
     labelNames: ['service', 'reason'] as const,
     ...common,
   }),
+  servicePaused: new client.Gauge({
+    name: 'vecsync_service_paused',
+    help: 'The service is paused (1) because a dependency refused its credentials (401/403); it retries with backoff and dead-letters nothing.',
+    labelNames: ['service', 'reason'] as const,
+    ...common,
+  }),
   deadLetters: new client.Gauge({
     name: 'vecsync_dlq_messages',
     help: 'Messages in each dead-letter topic (refreshed every 30 s by running services).',
@@ -136,12 +142,6 @@ export const metrics = {
     name: 'vecsync_build_info',
     help: 'Always 1; the labels name the running version (a version change marks a deploy).',
     labelNames: ['version', 'service'] as const,
-    ...common,
-  }),
-  servicePaused: new client.Gauge({
-    name: 'vecsync_service_paused',
-    help: '1 while a service is paused because its credentials were refused (401/403), else 0.',
-    labelNames: ['service', 'reason'] as const,
     ...common,
   }),
   backfillDocuments: new client.Counter({

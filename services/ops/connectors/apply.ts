@@ -5,6 +5,7 @@
  */
 import type { Config } from '../../config/index.ts';
 import { describeError, RetriableError, VecsyncError } from '../../domain/errors.ts';
+import { sleep } from '../../domain/retry.ts';
 import { ConnectClient, type ConnectorStatus } from './connect-client.ts';
 import {
   configDifferences,
@@ -80,8 +81,6 @@ export function isRunning(status: ConnectorStatus): boolean {
     status.connector.state === 'RUNNING' && status.tasks.length > 0 && status.tasks.every((t) => t.state === 'RUNNING')
   );
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function applyConnectors(config: Config, options: ApplyOptions = {}): Promise<ApplyReport> {
   const log = options.log ?? (() => undefined);

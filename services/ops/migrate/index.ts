@@ -113,9 +113,18 @@ export async function migrate(config: Config, options: MigrateOptions = {}): Pro
   if (direction === 'up' && options.only !== 'sink') {
     const pool = createPool(config.sourceUrl, { max: 1, applicationName: 'vecsync-migrate' });
     try {
-      const allowlist = await syncMetadataAllowlist(pool, config.metadataAllowlist);
-      report.metadataAllowlist = allowlist;
-      if (allowlist.added.length || allowlist.removed.length) {
+      // The allowlist is an operator's decision: it changes only when VECSYNC_METADATA_ALLOWLIST is
+      // set, or is seeded with the default on first install. An unset variable never widens (or
+      // narrows) what an operator configured earlier.
+      const firstInstall = report.source?.applied.includes(FIRST_SOURCE_MIGRATION) ?? false;
+      const allowlist =
+        config.metadataAllowlistGiven || firstInstall
+          ? await syncMetadataAllowlist(pool, config.metadataAllowlist)
+          : undefined;
+      if (allowlist) report.metadataAllowlist = allowlist;
+      if (!allowlist) {
+        log('metadata allowlist left as it is (VECSYNC_METADATA_ALLOWLIST not set)');
+      } else if (allowlist.added.length || allowlist.removed.length) {
         report.changed = true;
         log(`metadata allowlist: +[${allowlist.added.join(',')}] -[${allowlist.removed.join(',')}]`);
       } else {
@@ -182,6 +191,7 @@ export async function runMigrationDir(
     migrationsSchema: target.schema,
     createMigrationsSchema: true,
     migrationsTable: 'pgmigrations',
+    // A migration numbered below one already run means the history diverged: refuse.
     checkOrder: true,
     singleTransaction: true,
     // Two migrates at once (CI and a developer, parallel tests) queue instead of failing.
@@ -190,6 +200,9 @@ export async function runMigrationDir(
   });
   return ran.map((m) => m.name);
 }
+
+/** The migration that creates vecsync.metadata_allowlist: applied in this run = first install. */
+const FIRST_SOURCE_MIGRATION = '0001_source-tables';
 
 /** Makes vecsync.metadata_allowlist hold exactly `keys`. */
 export async function syncMetadataAllowlist(

@@ -24,8 +24,43 @@ export interface PipelineStatus {
   /** Per lane: queued outbox rows and the age of the oldest (seconds), from the outbox created_at. */
   outbox: Record<string, { queued: number; failed: number; oldest_unapplied_age_seconds: number }>;
   dlq: Record<string, number>;
-  replication_slots: { slot_name: string; active: boolean; retained_wal_bytes: number }[];
+  /** Failed outbox rows by reason (the text before the first `:` of `error`), e.g. body_too_large. */
+  outbox_failed_by_reason: Record<string, number>;
+  replication_slots: ReplicationSlotStatus[];
+  /** Services paused because a dependency refused their credentials (401/403), per sink. */
+  paused: { sink_name: string; service: string; dependency: string; reason: string; since: string }[];
   errors: string[];
+}
+
+export interface ReplicationSlotStatus {
+  slot_name: string;
+  active: boolean;
+  retained_wal_bytes: number;
+  /**
+   * PostgreSQL's `wal_status`: reserved / extended (healthy), unreserved (WAL will be removed at
+   * the next checkpoint), lost (invalidated: the slot can no longer stream).
+   */
+  wal_status: string | null;
+  /** Bytes of WAL the slot may still fall behind before it is invalidated (null: no limit). */
+  safe_wal_size_bytes: number | null;
+}
+
+/** The error for a slot that is lost or about to be, naming the recovery steps. */
+export function slotProblem(slot: ReplicationSlotStatus, sinkNames: string[] = []): string | undefined {
+  if (slot.wal_status === 'lost') {
+    const sinks = sinkNames.length ? sinkNames.join(', ') : '<each sink name>';
+    return (
+      `replication slot ${slot.slot_name} is lost (wal_status=lost: WAL it needed was removed; changes made ` +
+      `meanwhile were not captured). Recover: 1) vecsync connectors apply (Debezium re-creates the slot ` +
+      `and re-snapshots the queued outbox rows); 2) for every sink fed from these topics (${sinks}): ` +
+      `VECSYNC_SINK_NAME=<sink> vecsync reconcile --repair, which re-enqueues what that sink misses; ` +
+      `3) vecsync reconcile --json shows zero drift per sink once lag is 0.`
+    );
+  }
+  if (slot.wal_status === 'unreserved') {
+    return `replication slot ${slot.slot_name} is unreserved: it retains more WAL than max_slot_wal_keep_size and will be invalidated at the next checkpoint unless its consumer catches up`;
+  }
+  return undefined;
 }
 
 export async function collectStatus(config: Config): Promise<PipelineStatus> {
@@ -34,7 +69,9 @@ export async function collectStatus(config: Config): Promise<PipelineStatus> {
     consumer_groups: [],
     outbox: {},
     dlq: {},
+    outbox_failed_by_reason: {},
     replication_slots: [],
+    paused: [],
     errors: [],
   };
   await Promise.all([
@@ -106,14 +143,43 @@ async function sourceStatus(config: Config, status: PipelineStatus): Promise<voi
         oldest_unapplied_age_seconds: r.age ?? 0,
       };
     }
-    const slots = await client.query<{ slot_name: string; active: boolean; retained: string | null }>(
-      `SELECT slot_name, active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained FROM pg_replication_slots`,
+    const reasons = await client.query<{ reason: string; n: string }>(
+      `SELECT coalesce(nullif(split_part(error, ':', 1), ''), 'unknown') AS reason, count(*) AS n
+         FROM vecsync.vector_sync_outbox WHERE status = 'failed' GROUP BY 1`,
+    );
+    for (const r of reasons.rows) status.outbox_failed_by_reason[r.reason] = Number(r.n);
+    const slots = await client.query<{
+      slot_name: string;
+      active: boolean;
+      retained: string | null;
+      wal_status: string | null;
+      safe: string | null;
+    }>(
+      `SELECT slot_name, active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained,
+              wal_status, safe_wal_size::text AS safe
+         FROM pg_replication_slots ORDER BY slot_name`,
     );
     status.replication_slots = slots.rows.map((r) => ({
       slot_name: r.slot_name,
       active: r.active,
       retained_wal_bytes: Number(r.retained ?? 0),
+      wal_status: r.wal_status,
+      safe_wal_size_bytes: r.safe === null ? null : Number(r.safe),
     }));
+    const sinks = await client.query<{ sink_name: string }>(`SELECT DISTINCT sink_name FROM vecsync.sync_state`);
+    for (const slot of status.replication_slots) {
+      const problem = slotProblem(
+        slot,
+        sinks.rows.map((r) => r.sink_name),
+      );
+      if (problem) status.errors.push(problem);
+    }
+    const paused = await client
+      .query<{ sink_name: string; service: string; dependency: string; reason: string; since: Date }>(
+        `SELECT sink_name, service, dependency, reason, since FROM vecsync.service_pauses ORDER BY since`,
+      )
+      .catch(() => ({ rows: [] })); // before migration 0008
+    status.paused = paused.rows.map((r) => ({ ...r, since: r.since.toISOString() }));
   } finally {
     await client.end();
   }
@@ -136,10 +202,14 @@ export function formatStatus(s: PipelineStatus): string {
         .join(', ') || 'none'
     }`,
   );
+  const failed = Object.entries(s.outbox_failed_by_reason);
+  if (failed.length) lines.push(`failed outbox rows: ${failed.map(([k, v]) => `${k} ${v}`).join(', ')}`);
   for (const slot of s.replication_slots)
     lines.push(
-      `replication slot ${slot.slot_name}: ${slot.active ? 'active' : 'INACTIVE'}, retains ${(slot.retained_wal_bytes / 1048576).toFixed(1)} MiB of WAL`,
+      `replication slot ${slot.slot_name}: ${slot.active ? 'active' : 'INACTIVE'}, wal_status ${slot.wal_status ?? '-'}, retains ${(slot.retained_wal_bytes / 1048576).toFixed(1)} MiB of WAL`,
     );
+  for (const p of s.paused)
+    lines.push(`PAUSED ${p.service} (sink ${p.sink_name}): ${p.dependency} ${p.reason} since ${p.since}`);
   for (const e of s.errors) lines.push(`error: ${e}`);
   return lines.join('\n');
 }

@@ -23,6 +23,9 @@ import { documentContentHash } from '../../domain/transforms/content-hash.ts';
 import { decodeOutbox } from '../../domain/transforms/decode-outbox.ts';
 import { EmbeddingCache } from '../../adapters/postgres/embedding-cache.ts';
 import { PriorityGate, type Priority } from './priority-gate.ts';
+import { decide } from './plan.ts';
+import { pauseRecorder } from './pauses.ts';
+import { readDocuments, sourceKey, type SourceDocument } from './source.ts';
 
 export interface EmbedderOptions {
   lanes?: Priority[];
@@ -36,14 +39,20 @@ export interface EmbedderOptions {
 
 /** Chunk topics are keyed like the lanes, so as many partitions keep the writer as parallel. */
 const CHUNK_TOPIC_PARTITIONS = 6;
-/** 512 chunks at 1536 dimensions is about 3 MB of float32; leave headroom. */
-const CHUNK_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/**
+ * A chunk record holds a whole document: an 8 MiB body at the default chunking is about 12,000
+ * chunks, ~30 MB at 384 dimensions. A record over this limit cannot succeed on retry: the producer
+ * classifies it `record_too_large` and the event is dead-lettered (never retried forever).
+ */
+const CHUNK_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 interface Pending {
   i: number;
   message: InMessage;
   event: UpsertEvent;
   model: EmbeddingModel;
+  doc: SourceDocument;
+  body: string;
   chunks: TextChunk[];
 }
 
@@ -104,10 +113,54 @@ export async function createEmbedderService(
     return vectors;
   }
 
+  function chunkRecord(
+    p: { message: InMessage; event: UpsertEvent },
+    doc: SourceDocument,
+    contentHash: string,
+    chunks: DocumentChunks['chunks'],
+    withdrawn: boolean,
+  ): DocumentChunks {
+    return {
+      tenant_id: doc.tenantId,
+      document_id: doc.documentId,
+      document_version: doc.version,
+      // The ACL is read with the document, so it is the newest one (never older than the ledger's).
+      acl_version: doc.aclVersion,
+      // A withdrawn document is visible to nobody: fail closed.
+      acl: withdrawn ? [] : doc.acl,
+      chunk_count: chunks.length,
+      model_key: served,
+      title: withdrawn ? null : doc.title,
+      metadata: withdrawn ? {} : (doc.metadata ?? {}),
+      content_hash: contentHash,
+      created_at: p.event.created_at,
+      // A withdrawn document's outbox row is marked failed by the dead-letter path, not processed.
+      outbox_id: withdrawn
+        ? null
+        : p.message.headers[HEADER.outboxId]
+          ? Number(p.message.headers[HEADER.outboxId])
+          : null,
+      chunks,
+    };
+  }
+
+  async function encodeOut(lane: Priority, message: InMessage, record: DocumentChunks): Promise<OutMessage> {
+    return {
+      key: message.key,
+      value: await codec.encode(record),
+      headers: {
+        [HEADER.outboxId]: message.headers[HEADER.outboxId] ?? '',
+        [HEADER.lane]: lane,
+        [HEADER.createdAt]: message.headers[HEADER.createdAt] ?? record.created_at,
+        [HEADER.traceId]: message.headers[HEADER.traceId] ?? randomUUID(),
+      },
+    };
+  }
+
   function handlerFor(lane: Priority): BatchHandler {
     return async (messages, { signal }) => {
       const outcomes: Outcome[] = messages.map(() => done);
-      const pending: Pending[] = [];
+      const upserts: { i: number; message: InMessage; event: UpsertEvent; model: EmbeddingModel }[] = [];
       for (const [i, message] of messages.entries()) {
         try {
           const { event } = decodeOutbox(message, config.limits);
@@ -121,48 +174,56 @@ export async function createEmbedderService(
             outcomes[i] = skipped; // another embedder deployment serves that model
             continue;
           }
-          pending.push({ i, message, event, model, chunks: await chunkerFor(model).chunk(event.body) });
+          upserts.push({ i, message, event, model });
         } catch (error) {
           if (!(error instanceof PoisonMessageError)) throw error;
           outcomes[i] = { kind: 'dead', error };
         }
       }
-      if (pending.length === 0) return outcomes;
+      if (upserts.length === 0) return outcomes;
+      const docs = await readDocuments(
+        rt.source,
+        upserts.map((u) => ({ tenantId: u.event.tenant_id, documentId: u.event.document_id })),
+        config.limits,
+      );
+      const out: OutMessage[] = [];
+      const pending: Pending[] = [];
+      for (const u of upserts) {
+        try {
+          const decision = decide(u.event, docs.get(sourceKey(u.event.tenant_id, u.event.document_id)), config.limits);
+          if (decision.kind === 'skip') {
+            outcomes[u.i] = skipped;
+            continue;
+          }
+          if (decision.kind === 'withdraw') {
+            out.push(
+              await encodeOut(lane, u.message, chunkRecord(u, decision.doc, decision.doc.contentHash, [], true)),
+            );
+            outcomes[u.i] = { kind: 'dead', error: decision.error };
+            continue;
+          }
+          const body = decision.doc.body ?? '';
+          pending.push({ ...u, doc: decision.doc, body, chunks: await chunkerFor(u.model).chunk(body) });
+        } catch (error) {
+          if (!(error instanceof PoisonMessageError)) throw error;
+          // Over a chunk limit is over a size limit too: out of search, and dead-lettered.
+          const doc = docs.get(sourceKey(u.event.tenant_id, u.event.document_id));
+          if (doc) out.push(await encodeOut(lane, u.message, chunkRecord(u, doc, doc.contentHash, [], true)));
+          outcomes[u.i] = { kind: 'dead', error };
+        }
+      }
       const texts = new Map<string, string>();
       for (const p of pending) for (const c of p.chunks) texts.set(c.contentHash, c.content);
-      const vectors = await embedAll(lane, texts, signal);
-      const out: OutMessage[] = [];
+      const vectors = texts.size > 0 ? await embedAll(lane, texts, signal) : new Map<string, Float32Array>();
       for (const p of pending) {
-        const record: DocumentChunks = {
-          tenant_id: p.event.tenant_id,
-          document_id: p.event.document_id,
-          document_version: p.event.version,
-          acl_version: p.event.acl_version,
-          acl: p.event.acl,
-          chunk_count: p.chunks.length,
-          model_key: served,
-          title: p.event.title,
-          metadata: p.event.metadata,
-          content_hash: documentContentHash(p.event.title, p.event.body),
-          created_at: p.event.created_at,
-          outbox_id: p.message.headers[HEADER.outboxId] ? Number(p.message.headers[HEADER.outboxId]) : null,
-          chunks: p.chunks.map((c) => ({
-            chunk_index: c.index,
-            content: c.content,
-            content_hash: c.contentHash,
-            embedding: vectors.get(c.contentHash)!,
-          })),
-        };
-        out.push({
-          key: p.message.key,
-          value: await codec.encode(record),
-          headers: {
-            [HEADER.outboxId]: p.message.headers[HEADER.outboxId] ?? '',
-            [HEADER.lane]: lane,
-            [HEADER.createdAt]: p.message.headers[HEADER.createdAt] ?? p.event.created_at,
-            [HEADER.traceId]: p.message.headers[HEADER.traceId] ?? randomUUID(),
-          },
-        });
+        const chunks = p.chunks.map((c) => ({
+          chunk_index: c.index,
+          content: c.content,
+          content_hash: c.contentHash,
+          embedding: vectors.get(c.contentHash)!,
+        }));
+        const hash = documentContentHash(p.doc.title, p.body);
+        out.push(await encodeOut(lane, p.message, chunkRecord(p, p.doc, hash, chunks, false)));
       }
       await rt.producer.send(chunkTopic, out);
       return outcomes;
@@ -185,6 +246,7 @@ export async function createEmbedderService(
       laneOf: rt.laneOf,
       log: rt.log.child({ service: 'embedder', lane }),
       onDeadLetter: (letters) => markDeadLetters(rt.source, letters),
+      onPauseChange: pauseRecorder(rt.source, config.sink.name, 'embedder'),
       ...(options.onCommitted ? { onCommitted: options.onCommitted } : {}),
     }),
   );

@@ -5,8 +5,9 @@
  * Failures are classified once, here, into the error hierarchy:
  * - 429 → RateLimitedError (with the server's Retry-After), 408/5xx/network/timeout → RetriableError;
  *   both are retried with jittered backoff, then surface to the consumer's retry loop.
- * - 401/403/404 → ConfigError: a wrong key, URL or model fails every text alike, so the service
- *   should stop and say so rather than dead-letter every document.
+ * - 401/403 → CredentialsError: a rotated or wrong key fails every text alike and no document is
+ *   at fault; the consumer pauses (retries with backoff, dead-letters nothing) until it works.
+ * - 404 → ConfigError: a wrong URL or model.
  * - other 4xx → PoisonMessageError(`embedding_rejected`): these texts were refused.
  * - a vector of the wrong length → PoisonMessageError(`wrong_dimension`); `healthCheck` turns the
  *   same mismatch into a ConfigError at start-up.
@@ -15,6 +16,7 @@
 import { z } from 'zod';
 import {
   ConfigError,
+  CredentialsError,
   PoisonMessageError,
   RateLimitedError,
   RetriableError,
@@ -115,7 +117,9 @@ async function statusError(response: Response, model: string): Promise<Error> {
   const status = response.status;
   if (status === 429) return new RateLimitedError(detail, { retryAfterMs: retryAfterMs(response.headers) });
   if (status === 408 || status >= 500) return new RetriableError(detail);
-  if (status === 401 || status === 403 || status === 404) return new ConfigError(detail);
+  if (status === 401) return new CredentialsError('openai', 'unauthorized', detail);
+  if (status === 403) return new CredentialsError('openai', 'forbidden', detail);
+  if (status === 404) return new ConfigError(detail);
   return new PoisonMessageError('embedding_rejected', detail);
 }
 

@@ -3,7 +3,14 @@ import { Writable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { fakeEmbedding, startOpenAIServer, type OpenAIServer } from '../../../../test/support/openai-server.ts';
-import { ConfigError, PoisonMessageError, RateLimitedError, RetriableError } from '../../../domain/errors.ts';
+import {
+  classify,
+  ConfigError,
+  CredentialsError,
+  PoisonMessageError,
+  RateLimitedError,
+  RetriableError,
+} from '../../../domain/errors.ts';
 import { createOpenAI, retryAfterMs, type OpenAISettings } from './index.ts';
 
 const API_KEY = 'sk-test-secret-key-123';
@@ -146,7 +153,7 @@ describe('openai embedder', () => {
     assert.equal(server.requests.length, 1);
   });
 
-  it('a wrong key or URL is a ConfigError, not retried, and the key appears in no error or log', async () => {
+  it('a wrong key is a CredentialsError (the consumer pauses), a wrong URL a ConfigError, neither retried here, and the key appears in no error or log', async () => {
     const lines: string[] = [];
     const log = pino(
       { level: 'trace' },
@@ -155,7 +162,8 @@ describe('openai embedder', () => {
     const wrongKey = 'sk-wrong-key-456';
     const bad = createOpenAI(settings({ openai: { baseUrl: server.url, apiKey: wrongKey, model: 'm' }, log }));
     const error = await bad.embed(['x']).catch((e: unknown) => e);
-    assert.ok(error instanceof ConfigError, String(error));
+    assert.ok(error instanceof CredentialsError, String(error));
+    assert.equal(classify(error).kind, 'credentials');
     assert.match(error.message, /401/);
     assert.equal(server.requests.length, 1);
 
