@@ -264,14 +264,14 @@ describe('pinecone sink', () => {
     await sink.close();
   });
 
-  it('a record Pinecone refuses (ACL over 40 KB) fails alone as poison; the others apply', async () => {
+  it('an ACL update Pinecone refuses (record over 40 KB) fails closed: empty ACL, poison acl_too_large; the others apply', async () => {
     const index = model(4);
     const pinecone = await server(4, 0);
     const sink = sinkFor({ [index.modelKey]: pinecone.host }, index.modelKey);
     const tenant = uniqueTenant('acl400');
     assertAllOk(
       await sink.writeDocuments(index, [
-        doc(index, tenant, 'fat', { chunkCount: 1, metadata: { category: 'x'.repeat(30_000) } }),
+        doc(index, tenant, 'fat', { chunkCount: 2, metadata: { category: 'x'.repeat(30_000) }, acl: { principals: ['old-wide', 'alice'], aclVersion: 1 } }),
         doc(index, tenant, 'thin', { chunkCount: 1 }),
       ]),
       2,
@@ -280,13 +280,73 @@ describe('pinecone sink', () => {
     const results = await sink.setAcls(
       [index],
       [
-        { tenantId: tenant, documentId: 'fat', principals, aclVersion: 2, chunkCount: 1 },
+        { tenantId: tenant, documentId: 'fat', principals, aclVersion: 2, chunkCount: 2 },
         { tenantId: tenant, documentId: 'thin', principals, aclVersion: 2, chunkCount: 1 },
       ],
     );
     assert.deepEqual(byId(results), ['PoisonMessageError', 'ok']);
-    assert.match(((results[0] as { error: Error }).error as PoisonMessageError).message, /^sink_rejected: .*40960/);
+    const error = (results[0] as { error: PoisonMessageError }).error;
+    assert.equal(error.reason, 'acl_too_large');
+    assert.match(String((error.cause as Error).message), /^sink_rejected: .*40960/);
     assert.ok(pinecone.requests.some((r) => r.route === '/vectors/update' && r.status === 400));
+    // Fail closed: the old, wider ACL is gone from every chunk; nobody finds the document.
+    const stored = await sink.inspect(index, tenant, 'fat');
+    assert.deepEqual(
+      stored.map((c) => [c.chunk_index, c.acl, c.acl_version]),
+      [
+        [0, [], 2],
+        [1, [], 2],
+      ],
+    );
+    for (const principal of ['old-wide', 'alice', principals[0]!]) {
+      const hits = await sink.search({ modelKey: index.modelKey, tenantId: tenant, principal, vector: angled(4, 0), topK: 5 });
+      assert.deepEqual(hits.map((h) => h.documentId).filter((d) => d === 'fat'), [], principal);
+    }
+    assert.equal((await sink.inspect(index, tenant, 'thin'))[0]?.acl.length, 1000);
+    await sink.close();
+  });
+
+  it('an ACL too large for any record (50,000 principals) fails closed, in a content write and an ACL change', async () => {
+    const index = model(4);
+    const pinecone = await server(4, 0);
+    const sink = sinkFor({ [index.modelKey]: pinecone.host }, index.modelKey);
+    const tenant = uniqueTenant('acl50k');
+    const huge = Array.from({ length: 50_000 }, (_, i) => `user:${i}`);
+    assertAllOk(
+      await sink.writeDocuments(index, [
+        doc(index, tenant, 'd', { chunkCount: 3, acl: { principals: ['old-wide'], aclVersion: 1 } }),
+      ]),
+      1,
+    );
+    // A grant to 50,000 principals: the store cannot hold it, so the document leaves search.
+    const acl = await sink.setAcls([index], [{ tenantId: tenant, documentId: 'd', principals: huge, aclVersion: 2, chunkCount: 3 }]);
+    assert.equal((acl[0] as { error: PoisonMessageError }).error.reason, 'acl_too_large');
+    assert.ok(
+      !pinecone.requests.some((r) => r.route === '/vectors/update' && r.status === 400),
+      'refused before sending: no request carries 50,000 principals',
+    );
+    assert.deepEqual(
+      (await sink.inspect(index, tenant, 'd')).map((c) => [c.acl, c.acl_version]),
+      [
+        [[], 2],
+        [[], 2],
+        [[], 2],
+      ],
+    );
+    // A new version whose ACL is still 50,000 principals: written, found by nobody.
+    const write = await sink.writeDocuments(index, [
+      doc(index, tenant, 'd', { version: 2, chunkCount: 2, acl: { principals: huge, aclVersion: 3 } }),
+    ]);
+    assert.equal((write[0] as { error: PoisonMessageError }).error.reason, 'acl_too_large');
+    assert.deepEqual(
+      (await sink.inspect(index, tenant, 'd')).map((c) => [c.document_version, c.acl, c.acl_version]),
+      [
+        [2, [], 3],
+        [2, [], 3],
+      ],
+    );
+    const hits = await sink.search({ modelKey: index.modelKey, tenantId: tenant, principal: 'old-wide', vector: angled(4, 0), topK: 5 });
+    assert.deepEqual(hits, []);
     await sink.close();
   });
 
