@@ -140,6 +140,18 @@ export function chunkCountIn(write: AclWrite, modelKey: string): number {
   return write.chunkCounts?.[modelKey] ?? write.chunkCount;
 }
 
+/**
+ * One ACL write for several models' indexes out of two for the same document and ACL: the chunk
+ * counts of both models are kept, so each index is updated by its own count.
+ */
+export function mergeAclWrites(kept: AclWrite, next: AclWrite): AclWrite {
+  return {
+    ...kept,
+    chunkCount: Math.max(kept.chunkCount, next.chunkCount),
+    chunkCounts: { ...kept.chunkCounts, ...next.chunkCounts },
+  };
+}
+
 /** The most results one search may ask for (Pinecone: topK ≤ 1,000 when metadata is included). */
 export const MAX_TOP_K = 1000;
 
