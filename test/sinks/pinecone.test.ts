@@ -264,6 +264,46 @@ describe('pinecone sink', () => {
     await sink.close();
   });
 
+  it("a revoke reaches every chunk of every model's index, whatever each model's chunk count", async () => {
+    const a = model(4);
+    const b = model(4);
+    const sa = await server(4, 0);
+    const sb = await server(4, 0);
+    const sink = sinkFor({ [a.modelKey]: sa.host, [b.modelKey]: sb.host }, a.modelKey);
+    const tenant = uniqueTenant('revoke-models');
+    const granted = { principals: ['alice', 'mallory'], aclVersion: 1 };
+    // The same document chunked by two models: 2 chunks in one index, 5 in the other.
+    assertAllOk(await sink.writeDocuments(a, [doc(a, tenant, 'd', { chunkCount: 2, acl: granted })]), 1);
+    assertAllOk(await sink.writeDocuments(b, [doc(b, tenant, 'd', { chunkCount: 5, acl: granted })]), 1);
+    // What the propagator sends for one document in both models (plan.ts + mergeAclWrites): the
+    // first model's count as `chunkCount`, each model's own in `chunkCounts`.
+    const results = await sink.setAcls(
+      [a, b],
+      [
+        {
+          tenantId: tenant,
+          documentId: 'd',
+          principals: ['alice'],
+          aclVersion: 2,
+          chunkCount: 2,
+          chunkCounts: { [a.modelKey]: 2, [b.modelKey]: 5 },
+        },
+      ],
+    );
+    assertAllOk(results, 1);
+    for (const index of [a, b]) {
+      const stored = await sink.inspect(index, tenant, 'd');
+      assert.equal(stored.length, index === a ? 2 : 5);
+      for (const chunk of stored) assert.deepEqual([chunk.acl, chunk.acl_version], [['alice'], 2], `${index.modelKey}#${chunk.chunk_index}`);
+      const hits = await sink.search({ modelKey: index.modelKey, tenantId: tenant, principal: 'mallory', vector: angled(4, 0), topK: 10 });
+      assert.deepEqual(hits, [], `mallory still finds chunks in ${index.modelKey}`);
+    }
+    // Exactly one update per chunk and index: 2 + 5.
+    assert.equal(sa.requests.filter((r) => r.route === '/vectors/update').length, 2);
+    assert.equal(sb.requests.filter((r) => r.route === '/vectors/update').length, 5);
+    await sink.close();
+  });
+
   it('an ACL update Pinecone refuses (record over 40 KB) fails closed: empty ACL, poison acl_too_large; the others apply', async () => {
     const index = model(4);
     const pinecone = await server(4, 0);
