@@ -294,8 +294,15 @@ describe('pinecone sink', () => {
     for (const index of [a, b]) {
       const stored = await sink.inspect(index, tenant, 'd');
       assert.equal(stored.length, index === a ? 2 : 5);
-      for (const chunk of stored) assert.deepEqual([chunk.acl, chunk.acl_version], [['alice'], 2], `${index.modelKey}#${chunk.chunk_index}`);
-      const hits = await sink.search({ modelKey: index.modelKey, tenantId: tenant, principal: 'mallory', vector: angled(4, 0), topK: 10 });
+      for (const chunk of stored)
+        assert.deepEqual([chunk.acl, chunk.acl_version], [['alice'], 2], `${index.modelKey}#${chunk.chunk_index}`);
+      const hits = await sink.search({
+        modelKey: index.modelKey,
+        tenantId: tenant,
+        principal: 'mallory',
+        vector: angled(4, 0),
+        topK: 10,
+      });
       assert.deepEqual(hits, [], `mallory still finds chunks in ${index.modelKey}`);
     }
     // Exactly one update per chunk and index: 2 + 5.
@@ -311,7 +318,11 @@ describe('pinecone sink', () => {
     const tenant = uniqueTenant('acl400');
     assertAllOk(
       await sink.writeDocuments(index, [
-        doc(index, tenant, 'fat', { chunkCount: 2, metadata: { category: 'x'.repeat(30_000) }, acl: { principals: ['old-wide', 'alice'], aclVersion: 1 } }),
+        doc(index, tenant, 'fat', {
+          chunkCount: 2,
+          metadata: { category: 'x'.repeat(30_000) },
+          acl: { principals: ['old-wide', 'alice'], aclVersion: 1 },
+        }),
         doc(index, tenant, 'thin', { chunkCount: 1 }),
       ]),
       2,
@@ -339,8 +350,18 @@ describe('pinecone sink', () => {
       ],
     );
     for (const principal of ['old-wide', 'alice', principals[0]!]) {
-      const hits = await sink.search({ modelKey: index.modelKey, tenantId: tenant, principal, vector: angled(4, 0), topK: 5 });
-      assert.deepEqual(hits.map((h) => h.documentId).filter((d) => d === 'fat'), [], principal);
+      const hits = await sink.search({
+        modelKey: index.modelKey,
+        tenantId: tenant,
+        principal,
+        vector: angled(4, 0),
+        topK: 5,
+      });
+      assert.deepEqual(
+        hits.map((h) => h.documentId).filter((d) => d === 'fat'),
+        [],
+        principal,
+      );
     }
     assert.equal((await sink.inspect(index, tenant, 'thin'))[0]?.acl.length, 1000);
     await sink.close();
@@ -359,7 +380,10 @@ describe('pinecone sink', () => {
       1,
     );
     // A grant to 50,000 principals: the store cannot hold it, so the document leaves search.
-    const acl = await sink.setAcls([index], [{ tenantId: tenant, documentId: 'd', principals: huge, aclVersion: 2, chunkCount: 3 }]);
+    const acl = await sink.setAcls(
+      [index],
+      [{ tenantId: tenant, documentId: 'd', principals: huge, aclVersion: 2, chunkCount: 3 }],
+    );
     assert.equal((acl[0] as { error: PoisonMessageError }).error.reason, 'acl_too_large');
     assert.ok(
       !pinecone.requests.some((r) => r.route === '/vectors/update' && r.status === 400),
@@ -385,7 +409,13 @@ describe('pinecone sink', () => {
         [2, [], 3],
       ],
     );
-    const hits = await sink.search({ modelKey: index.modelKey, tenantId: tenant, principal: 'old-wide', vector: angled(4, 0), topK: 5 });
+    const hits = await sink.search({
+      modelKey: index.modelKey,
+      tenantId: tenant,
+      principal: 'old-wide',
+      vector: angled(4, 0),
+      topK: 5,
+    });
     assert.deepEqual(hits, []);
     await sink.close();
   });

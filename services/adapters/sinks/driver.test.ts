@@ -95,20 +95,32 @@ describe('per-item sink driver', () => {
   });
 
   it('passes on what a request tells per item (a fence that refused one)', async () => {
-    const results = await driveItems([{ doc: 'a', n: 1 }, { doc: 'b', n: 1 }], async () =>
-      driver({
-        calls: [],
-        write: async (batch) => batch.map((i): ItemResult => (i.doc === 'a' ? { ok: true, fenced: 'stale' } : { ok: true })),
-      }),
+    const results = await driveItems(
+      [
+        { doc: 'a', n: 1 },
+        { doc: 'b', n: 1 },
+      ],
+      async () =>
+        driver({
+          calls: [],
+          write: async (batch) =>
+            batch.map((i): ItemResult => (i.doc === 'a' ? { ok: true, fenced: 'stale' } : { ok: true })),
+        }),
     );
     assert.deepEqual(results, [{ ok: true, fenced: 'stale' }, { ok: true }]);
   });
 
   it('a target that is unavailable fails every item retriably; any other failure to prepare is thrown', async () => {
     const outage = new RetriableError('down');
-    const results = await driveItems([{ doc: 'a', n: 1 }, { doc: 'b', n: 1 }], async () => {
-      throw outage;
-    });
+    const results = await driveItems(
+      [
+        { doc: 'a', n: 1 },
+        { doc: 'b', n: 1 },
+      ],
+      async () => {
+        throw outage;
+      },
+    );
     assert.deepEqual(results, [
       { ok: false, error: outage },
       { ok: false, error: outage },
@@ -152,8 +164,17 @@ describe('per-item sink driver', () => {
 
   it('shows each wave and its results to the sink once applied', async () => {
     const seen: [string[], boolean[]][] = [];
-    await driveItems([{ doc: 'a', n: 1 }, { doc: 'b', n: -1 }, { doc: 'a', n: 2 }], async () =>
-      driver({ calls: [], afterWave: (items, results) => seen.push([items.map((i) => i.doc), results.map((r) => r.ok)]) }),
+    await driveItems(
+      [
+        { doc: 'a', n: 1 },
+        { doc: 'b', n: -1 },
+        { doc: 'a', n: 2 },
+      ],
+      async () =>
+        driver({
+          calls: [],
+          afterWave: (items, results) => seen.push([items.map((i) => i.doc), results.map((r) => r.ok)]),
+        }),
     );
     assert.deepEqual(seen, [
       [['a'], [true]],

@@ -80,7 +80,9 @@ describe('sink fence', () => {
         assert.equal(a?.version, b?.version);
         assert.equal(a?.tombstone, b?.tombstone);
         // The content register is the greatest (version, delete-wins-a-tie) of all ops.
-        const top = [...ops].sort((x, y) => y.version - x.version || (y.op === 'delete' ? 1 : 0) - (x.op === 'delete' ? 1 : 0))[0]!;
+        const top = [...ops].sort(
+          (x, y) => y.version - x.version || (y.op === 'delete' ? 1 : 0) - (x.op === 'delete' ? 1 : 0),
+        )[0]!;
         assert.equal(a?.version, top.version);
         assert.equal(a?.tombstone, top.op === 'delete');
       }),
@@ -93,7 +95,10 @@ describe('sink fence', () => {
         const { applied } = run(ops);
         let fence: FenceRow | undefined;
         ops.forEach((o, i) => {
-          if (fence && (o.version < fence.version || (o.op === 'write' && o.version === fence.version && fence.tombstone))) {
+          if (
+            fence &&
+            (o.version < fence.version || (o.op === 'write' && o.version === fence.version && fence.tombstone))
+          ) {
             assert.equal(applied[i], false, `op ${i} is older than the fence`);
           }
           if (applied[i]) {

@@ -93,7 +93,10 @@ describe('store-neutral item checks', () => {
   });
 
   it('document keys tell documents apart however their ids look', () => {
-    assert.notEqual(documentKey({ tenantId: 'a', documentId: 'b:c' }), documentKey({ tenantId: 'a:b', documentId: 'c' }));
+    assert.notEqual(
+      documentKey({ tenantId: 'a', documentId: 'b:c' }),
+      documentKey({ tenantId: 'a:b', documentId: 'c' }),
+    );
   });
 
   it('rejects searches no store can answer, as ConfigError', () => {

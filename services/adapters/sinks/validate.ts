@@ -92,7 +92,8 @@ export function checkDocumentWrite(
       );
     }
     for (const x of chunk.embedding) {
-      if (!Number.isFinite(x)) return new PoisonMessageError('invalid_vector', `${chunkAt}: embedding has a non-finite value`);
+      if (!Number.isFinite(x))
+        return new PoisonMessageError('invalid_vector', `${chunkAt}: embedding has a non-finite value`);
     }
     const extra = store.chunk?.(write, chunk, chunkAt);
     if (extra) return extra;

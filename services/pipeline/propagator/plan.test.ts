@@ -102,5 +102,10 @@ test("a revoke across models carries each model's chunk count; a delete carries 
   assert.equal(chunkCountIn(write, 'm.v1'), 2);
 
   const deleted = planPropagatorBatch([del(2)], ['m.v1'], rows(['m.v1'], { acl_version: 4 }));
-  assert.deepEqual(deleted.deletes.get('m.v1')?.[0]?.item, { tenantId: 't', documentId: 'd', version: 2, aclVersion: 4 });
+  assert.deepEqual(deleted.deletes.get('m.v1')?.[0]?.item, {
+    tenantId: 't',
+    documentId: 'd',
+    version: 2,
+    aclVersion: 4,
+  });
 });

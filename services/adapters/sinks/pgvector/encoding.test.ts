@@ -1,14 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import {
-  aclParams,
-  decodeVectorText,
-  deleteParams,
-  encodeVector,
-  encodeVectorArray,
-  writeParams,
-} from './encoding.ts';
+import { aclParams, decodeVectorText, deleteParams, encodeVector, encodeVectorArray, writeParams } from './encoding.ts';
 import { planWaves } from '../batch.ts';
 import { sampleWrite } from '../test-fixtures.ts';
 

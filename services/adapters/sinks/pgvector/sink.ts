@@ -52,7 +52,6 @@ import {
   type FencedRow,
 } from './sql.ts';
 
-
 interface ChunkTable {
   names: ChunkTableNames;
   dimensions: number;

@@ -79,9 +79,18 @@ describe('pgvector SQL', () => {
     const sql = deleteDocumentsSql([names, other]);
     oneStatement(sql);
     assert.equal(parameterCount(sql), 6);
-    assert.match(sql, /fenced AS \(\s*INSERT INTO "vecsync_sink"\."document_fence"[\s\S]*WHERE f\.version <= excluded\.version/);
-    assert.match(sql, /chunks_0 AS \(\s*DELETE FROM "vecsync_sink"\."chunks_hashing_384_v1" AS c USING accepted r\s+WHERE r\.model_key = \(\$6::text\[\]\)\[1\]/);
-    assert.match(sql, /chunks_1 AS \(\s*DELETE FROM "vecsync_sink"\."chunks_hashing_384_v2"[\s\S]*\(\$6::text\[\]\)\[2\]/);
+    assert.match(
+      sql,
+      /fenced AS \(\s*INSERT INTO "vecsync_sink"\."document_fence"[\s\S]*WHERE f\.version <= excluded\.version/,
+    );
+    assert.match(
+      sql,
+      /chunks_0 AS \(\s*DELETE FROM "vecsync_sink"\."chunks_hashing_384_v1" AS c USING accepted r\s+WHERE r\.model_key = \(\$6::text\[\]\)\[1\]/,
+    );
+    assert.match(
+      sql,
+      /chunks_1 AS \(\s*DELETE FROM "vecsync_sink"\."chunks_hashing_384_v2"[\s\S]*\(\$6::text\[\]\)\[2\]/,
+    );
     assert.match(sql, /acl AS \(\s*DELETE FROM "vecsync_sink"\."document_acl" AS a USING verdict v\s+WHERE v\.whole/);
     const none = deleteDocumentsSql([]);
     assert.doesNotMatch(none, /chunks_0/);

@@ -93,7 +93,11 @@ describe('pinecone write validation', () => {
       ],
     ];
     for (const [name, w, reason] of cases) {
-      const error = checkDocumentWrite(w, name.includes('request limit') ? { ...limits, maxUpsertBytes: 20_000 } : limits, 'm.v1');
+      const error = checkDocumentWrite(
+        w,
+        name.includes('request limit') ? { ...limits, maxUpsertBytes: 20_000 } : limits,
+        'm.v1',
+      );
       assert.ok(error && isPoison(error), name);
       assert.equal(error.reason, reason, name);
     }

@@ -127,7 +127,11 @@ export interface WriteLimits {
  * (without the ACL: an ACL that does not fit fails closed when written, see the sink), and a
  * record that could not fit an upsert request on its own.
  */
-export function checkDocumentWrite(write: DocumentWrite, limits: WriteLimits, modelKey: string): PoisonMessageError | null {
+export function checkDocumentWrite(
+  write: DocumentWrite,
+  limits: WriteLimits,
+  modelKey: string,
+): PoisonMessageError | null {
   let base: Metadata | undefined;
   return checkWrite(write, limits.dimensions, {
     chunk: (w, chunk, at) => {
@@ -147,7 +151,9 @@ export function checkDocumentWrite(write: DocumentWrite, limits: WriteLimits, mo
       }
       // A record alone over the request limit could never be sent (e.g. tens of thousands of dimensions).
       if (bytes + 30 * limits.dimensions + MAX_VECTOR_ID_BYTES > limits.maxUpsertBytes) {
-        return invalidWrite(`${at}: one record would exceed the upsert request limit of ${limits.maxUpsertBytes} bytes`);
+        return invalidWrite(
+          `${at}: one record would exceed the upsert request limit of ${limits.maxUpsertBytes} bytes`,
+        );
       }
       return null;
     },

@@ -330,7 +330,10 @@ export class PineconeSink implements Sink {
       let records = chunkRecords(write, acl, handle.target.modelKey);
       const largest = Math.max(0, ...records.map((r) => jsonBytes(r.metadata)));
       if (largest > this.#config.maxMetadataBytes) {
-        results[k] = { ok: false, error: aclTooLarge(write, acl.principals.length, largest, this.#config.maxMetadataBytes) };
+        results[k] = {
+          ok: false,
+          error: aclTooLarge(write, acl.principals.length, largest, this.#config.maxMetadataBytes),
+        };
         acl = { principals: [], aclVersion: acl.aclVersion };
         records = chunkRecords(write, acl, handle.target.modelKey);
       }
@@ -684,7 +687,6 @@ function push<K, V>(map: Map<K, V[]>, key: K, values: V[]): void {
   if (list) list.push(...values);
   else map.set(key, [...values]);
 }
-
 
 function aclTooLarge(
   write: Pick<AclWrite, 'tenantId' | 'documentId'>,
