@@ -270,7 +270,6 @@ describe('fenced sink writes: a writer that lost its ledger lock mid-write leave
     VECSYNC_RETRY_INITIAL_MS: '100',
     VECSYNC_RETRY_MAX_MS: '1000',
   };
-  const SLEEP_S = 10;
   const fn = `${SINK_SCHEMA}.${pg.escapeIdentifier(`test_sleep_${sinkName}`)}`;
   const trigger = pg.escapeIdentifier(`test_sleep_${sinkName}`);
   let p: TestPipeline;
@@ -306,10 +305,10 @@ describe('fenced sink writes: a writer that lost its ledger lock mid-write leave
   }
 
   /** Backends of this sink in the sink database: the writer sleeping mid-write, the propagator waiting for it. */
-  async function sinkBackends(): Promise<{ pid: number; wait: string | null; state: string; query: string }[]> {
+  async function sinkBackends(): Promise<{ pid: number; wait: string | null; lock: boolean; state: string }[]> {
     return (
-      await sinkDb.query<{ pid: number; wait: string | null; state: string; query: string }>(
-        `SELECT pid, wait_event AS wait, state, query FROM pg_stat_activity
+      await sinkDb.query<{ pid: number; wait: string | null; lock: boolean; state: string }>(
+        `SELECT pid, wait_event AS wait, wait_event_type = 'Lock' AS lock, state FROM pg_stat_activity
           WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()`,
         [`vecsync-sink-${sinkName}`],
       )
@@ -323,7 +322,7 @@ describe('fenced sink writes: a writer that lost its ledger lock mid-write leave
     index = p.rt.activeIndex;
     table = `${SINK_SCHEMA}.${pg.escapeIdentifier(chunkTableName(index.modelKey))}`;
     await sinkDb.query(`CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN PERFORM pg_sleep(${SLEEP_S}); RETURN NEW; END $$`);
+      BEGIN PERFORM pg_sleep(TG_ARGV[0]::float8); RETURN NEW; END $$`);
     await groupAtEnd(p.config, p.rt.groupId('writer'), [p.rt.topics.chunks(index.modelKey)]);
     writer = startWriter();
     await waitFor(() => writer!.log.join('').includes('"msg":"running"'), {
@@ -349,14 +348,14 @@ describe('fenced sink writes: a writer that lost its ledger lock mid-write leave
   });
 
   /** Inserts a document and waits until the writer's sink statement sleeps in the trigger. */
-  async function insertAndCatchMidWrite(tenant: string): Promise<number> {
+  async function insertAndCatchMidWrite(tenant: string, sleepSeconds: number): Promise<number> {
     tenants.push(tenant);
     // The trigger fires only for this sink and tenant: the rest of the shared table is untouched.
     await sinkDb.query(`DROP TRIGGER IF EXISTS ${trigger} ON ${table}`);
     await sinkDb.query(
       `CREATE TRIGGER ${trigger} BEFORE INSERT ON ${table} FOR EACH ROW
        WHEN (NEW.sink_name = ${pg.escapeLiteral(sinkName)} AND NEW.tenant_id = ${pg.escapeLiteral(tenant)})
-       EXECUTE FUNCTION ${fn}()`,
+       EXECUTE FUNCTION ${fn}(${Number(sleepSeconds)})`,
     );
     await insertDocuments(p.source, [{ tenant, id: 'doc', body: 'a short body that makes one chunk', acl: ['alice'] }]);
     const sleeping = await waitFor(async () => (await sinkBackends()).find((b) => b.wait === 'PgSleep'), {
@@ -375,7 +374,7 @@ describe('fenced sink writes: a writer that lost its ledger lock mid-write leave
         const backends = await sinkBackends();
         return (
           backends.some((b) => b.pid === writerPid && b.wait === 'PgSleep') &&
-          backends.some((b) => b.pid !== writerPid && b.wait === 'advisory')
+          backends.some((b) => b.pid !== writerPid && b.lock)
         );
       },
       { timeoutMs: 30_000, intervalMs: 50, description: 'the delete waiting for the write in flight' },
@@ -422,7 +421,8 @@ describe('fenced sink writes: a writer that lost its ledger lock mid-write leave
 
   it('lock lost with the writer alive (its source connections terminated): the late write commits, then the delete removes it', async () => {
     const tenant = `tenant_${uniqueId('fence_alive')}`;
-    const writerPid = await insertAndCatchMidWrite(tenant);
+    // Long enough for the delete to travel Debezium and the priority lane while the write sleeps.
+    const writerPid = await insertAndCatchMidWrite(tenant, 20);
     // The writer's ledger lock lives in its source transaction: end every source connection of the process.
     const ports = [...localPorts(writer!.child.pid!)];
     // Select first, terminate each one alone: in one statement the planner may call
@@ -435,6 +435,18 @@ describe('fenced sink writes: a writer that lost its ledger lock mid-write leave
     );
     const terminated = { rowCount: found.rows.length };
     for (const { pid } of found.rows) await p.source.query('SELECT pg_terminate_backend($1)', [pid]);
+    // The lock is gone: no transaction of the writer is open any more.
+    await waitFor(
+      async () =>
+        (
+          await p.source.query(
+            `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND client_port = ANY($1::int[])
+                AND state LIKE 'idle in transaction%'`,
+            [[...localPorts(writer!.child.pid!)]],
+          )
+        ).rowCount === 0,
+      { timeoutMs: 5000, description: "the writer's ledger transaction ended" },
+    );
     assert.ok(terminated.rowCount! > 0, 'no source connection of the writer found');
     await hardDeleteDuringWrite(tenant, writerPid);
     await assertNothingLeft(tenant);
@@ -445,7 +457,7 @@ describe('fenced sink writes: a writer that lost its ledger lock mid-write leave
 
   it('lock lost by SIGKILL of the writer mid-write: nothing is left in the sink', async () => {
     const tenant = `tenant_${uniqueId('fence_kill')}`;
-    const writerPid = await insertAndCatchMidWrite(tenant);
+    const writerPid = await insertAndCatchMidWrite(tenant, 20);
     await stopWriter('SIGKILL');
     await hardDeleteDuringWrite(tenant, writerPid);
     await assertNothingLeft(tenant);

@@ -162,9 +162,12 @@ describe('pinecone sink', () => {
     // Right away: chunks #2..#4 are not visible to `list` yet, and still go.
     assertAllOk(await sink.writeDocuments(index, [write(2, 2, 5)]), 1);
     const sent = pinecone.requests.slice(before);
-    // One round: the upsert of #0..#1 and the delete of #2..#4 (disjoint ids) go out together.
+    // One round: the upsert of #0..#1 and the delete of #2..#4 (disjoint ids) go out together,
+    // between the fetches of the tombstone marker before and after (the fence re-check).
     assert.deepEqual(sent.map((r) => `${r.route} ${r.ids ?? r.vectors}`).sort(), [
       '/vectors/delete 3',
+      '/vectors/fetch 1',
+      '/vectors/fetch 1',
       '/vectors/upsert 2',
     ]);
     assert.deepEqual(
@@ -309,6 +312,49 @@ describe('pinecone sink', () => {
     assert.equal(sa.requests.filter((r) => r.route === '/vectors/update').length, 2);
     assert.equal(sb.requests.filter((r) => r.route === '/vectors/update').length, 5);
     await sink.close();
+  });
+
+  it('fence re-check: a delete that overtakes a write in flight stays a delete; a later older write is not sent', async () => {
+    const index = model(4);
+    const pinecone = await server(4, 0);
+    const writerSink = sinkFor({ [index.modelKey]: pinecone.host }, index.modelKey);
+    const propagatorSink = sinkFor({ [index.modelKey]: pinecone.host }, index.modelKey);
+    const tenant = uniqueTenant('overtaken');
+    // The writer's upsert is slow (it lost its ledger lock meanwhile); the delete runs in between.
+    pinecone.failNext(1, { delayMs: 800, routes: ['/vectors/upsert'] });
+    const inFlight = writerSink.writeDocuments(index, [doc(index, tenant, 'd', { version: 1, chunkCount: 3 })]);
+    await waitFor(() => pinecone.requests.some((r) => r.route === '/vectors/upsert'), { timeoutMs: 5000 });
+    assertAllOk(
+      await propagatorSink.deleteDocuments([index], [{ tenantId: tenant, documentId: 'd', version: 2, aclVersion: 1 }]),
+      1,
+    );
+    const results = await inFlight;
+    assert.deepEqual(results, [{ ok: true, fenced: 'tombstoned' }]);
+    assert.deepEqual(await writerSink.inspect(index, tenant), []);
+    assert.deepEqual(
+      await writerSink.search({
+        modelKey: index.modelKey,
+        tenantId: tenant,
+        principal: 'alice',
+        vector: angled(4, 0),
+        topK: 5,
+      }),
+      [],
+    );
+    // A write of the deleted version or older that starts now is refused before anything is sent.
+    const before = pinecone.requests.length;
+    assert.deepEqual(await writerSink.writeDocuments(index, [doc(index, tenant, 'd', { version: 2 })]), [
+      { ok: true, fenced: 'tombstoned' },
+    ]);
+    assert.deepEqual(
+      pinecone.requests.slice(before).map((r) => r.route),
+      ['/vectors/fetch'],
+    );
+    // Re-created above the tombstone: written.
+    assertAllOk(await writerSink.writeDocuments(index, [doc(index, tenant, 'd', { version: 3, chunkCount: 2 })]), 1);
+    assert.equal((await writerSink.inspect(index, tenant, 'd')).length, 2);
+    await writerSink.close();
+    await propagatorSink.close();
   });
 
   it('an ACL update Pinecone refuses (record over 40 KB) fails closed: empty ACL, poison acl_too_large; the others apply', async () => {

@@ -22,6 +22,7 @@
 import { PoisonMessageError } from '../../../domain/errors.ts';
 import { chunkId, parseChunkId } from '../../../domain/types.ts';
 import type { AclWrite, ChunkVector, DocumentWrite, StoredChunk, StoredDocument } from '../types.ts';
+import type { FenceRow } from '../fence.ts';
 import { checkDocumentWrite as checkWrite, chunkCountIn, invalidWrite } from '../validate.ts';
 
 /** Pinecone's metadata value types. */
@@ -429,4 +430,42 @@ export function storedDocument(chunks: readonly StoredChunk[]): StoredDocument {
     acl: [...oldestAcl.acl],
     chunkIndexes: chunks.map((c) => c.chunk_index).sort((a, b) => a - b),
   };
+}
+
+// ---- tombstone markers (the sink's fence, see docs/pinecone.md) ---------------------------------
+
+/**
+ * The id of a document's tombstone marker: `tenant:document#tombstone`. Not a chunk id (its suffix
+ * is not a number), so listings, the reconciler and `inspect` skip it, deletes by chunk id never
+ * remove it, and search never finds it (it has no `acl`).
+ */
+export function tombstoneId(tenantId: string, documentId: string): string {
+  return `${documentPrefix(tenantId, documentId)}tombstone`;
+}
+
+/** The marker record of a delete: a unit vector (cosine refuses zeros) and the delete's versions. */
+export function tombstoneRecord(
+  ref: { tenantId: string; documentId: string; version: number; aclVersion?: number },
+  dimensions: number,
+): UpsertRecord {
+  const values = new Array<number>(dimensions).fill(0);
+  values[0] = 1;
+  return {
+    id: tombstoneId(ref.tenantId, ref.documentId),
+    values,
+    metadata: {
+      vecsync_tombstone: true,
+      document_id: ref.documentId,
+      document_version: ref.version,
+      acl_version: ref.aclVersion ?? 0,
+    },
+  };
+}
+
+/** A fetched marker as the fence row it stands for (see `../fence.ts`), or undefined. */
+export function decodeTombstone(metadata: Record<string, unknown> | undefined): FenceRow | undefined {
+  if (!metadata || metadata.vecsync_tombstone !== true) return undefined;
+  const version = numberOf(metadata.document_version);
+  if (version === undefined) return undefined;
+  return { version, tombstone: true, aclVersion: numberOf(metadata.acl_version) ?? 0 };
 }

@@ -22,6 +22,7 @@ import type { Logger } from '../../telemetry/log.ts';
 import { withRetry } from '../../../domain/retry.ts';
 import { chunkId } from '../../../domain/types.ts';
 import { driveItems } from '../driver.ts';
+import { fenceWrite, type FenceRow } from '../fence.ts';
 import { checkAclWrite, checkDocumentRef, checkQueryDimensions, checkSearchQuery, documentKey } from '../validate.ts';
 import type {
   AclWrite,
@@ -45,6 +46,7 @@ import {
   compareBytes,
   compareChunks,
   decodeRecord,
+  decodeTombstone,
   documentPrefix,
   fetchBatches,
   jsonBytes,
@@ -54,6 +56,8 @@ import {
   sizeRecord,
   slices,
   storedDocument,
+  tombstoneId,
+  tombstoneRecord,
   tryParseChunkId,
   type SizedRecord,
 } from './encoding.ts';
@@ -148,7 +152,11 @@ export class PineconeSink implements Sink {
       return {
         check: checkDocumentRef,
         write: async (items) => {
-          for (const handle of handles) await this.#deleteBatch(handle, items);
+          for (const handle of handles) {
+            // The marker first: a write still in flight re-checks it once it has landed.
+            await this.#markTombstones(handle, items);
+            await this.#deleteBatch(handle, items);
+          }
         },
         ...PINECONE_ITEM_ERRORS,
       };
@@ -316,7 +324,78 @@ export class PineconeSink implements Sink {
    * written with an empty ACL at the new ACL version, so nobody finds it rather than the old,
    * wider ACL staying searchable, and the item is reported as poison `acl_too_large`.
    */
-  async #writeBatch(handle: IndexHandle, items: DocumentWrite[], state: CallState): Promise<ItemResult[]> {
+  async #writeBatch(handle: IndexHandle, batch: DocumentWrite[], state: CallState): Promise<ItemResult[]> {
+    // Fence, before: a write behind a tombstone it does not beat is not sent at all.
+    const before = await this.#tombstones(handle, batch);
+    const outcome = new Map<DocumentWrite, ItemResult>();
+    for (const w of batch) {
+      const verdict = fenceWrite(before.get(documentKey(w)), w.documentVersion);
+      if (!verdict.apply) outcome.set(w, { ok: true, fenced: verdict.reason });
+    }
+    const items = batch.filter((w) => !outcome.has(w));
+    if (items.length > 0) {
+      const results = await this.#upsertDocuments(handle, items, state);
+      items.forEach((w, k) => outcome.set(w, results[k] as ItemResult));
+      // Fence, after: a delete that came while this write was in flight (its ledger lock lost)
+      // left a marker; the write's chunks are removed again, so the delete stays a delete.
+      const after = await this.#tombstones(handle, items);
+      const overtaken = items.filter((w) => !fenceWrite(after.get(documentKey(w)), w.documentVersion).apply);
+      if (overtaken.length > 0) {
+        this.#log?.warn(
+          { sink: this.name, documents: overtaken.length },
+          'pinecone sink: a delete overtook a write in flight; removing the write again',
+        );
+        await this.#deleteBatch(handle, overtaken);
+        for (const w of overtaken) outcome.set(w, { ok: true, fenced: 'tombstoned' });
+      }
+    }
+    return batch.map((w) => outcome.get(w) as ItemResult);
+  }
+
+  /** The documents' tombstone markers (none: not deleted, or deleted without a version). */
+  async #tombstones(handle: IndexHandle, refs: DocumentRef[]): Promise<Map<string, FenceRow>> {
+    const out = new Map<string, FenceRow>();
+    const byNamespace = new Map<string, DocumentRef[]>();
+    for (const r of refs) push(byNamespace, r.tenantId, [r]);
+    for (const [namespace, docs] of byNamespace) {
+      const records = await this.#fetch(
+        handle,
+        namespace,
+        docs.map((r) => tombstoneId(r.tenantId, r.documentId)),
+      );
+      for (const r of docs) {
+        const fence = decodeTombstone(records.get(tombstoneId(r.tenantId, r.documentId))?.metadata);
+        if (fence) out.set(documentKey(r), fence);
+      }
+    }
+    return out;
+  }
+
+  /** Upserts the markers of versioned deletes (never lowering one a later delete left). */
+  async #markTombstones(handle: IndexHandle, refs: DocumentRef[]): Promise<void> {
+    const versioned = refs.filter((r): r is DocumentRef & { version: number } => r.version !== undefined);
+    if (versioned.length === 0) return;
+    const existing = await this.#tombstones(handle, versioned);
+    const byNamespace = new Map<string, SizedRecord[]>();
+    for (const r of versioned) {
+      const kept = existing.get(documentKey(r));
+      if (kept && kept.version >= r.version) continue;
+      push(byNamespace, r.tenantId, [sizeRecord(tombstoneRecord(r, handle.dimensions))]);
+    }
+    const limits = { maxVectors: this.#config.maxVectorsPerUpsert, maxBytes: this.#config.maxUpsertBytes };
+    await this.#all(
+      [...byNamespace].flatMap(([namespace, records]) =>
+        packUpserts(namespace, records, limits).map(
+          (batch) => () =>
+            this.#call('tombstone', () =>
+              handle.index.upsert({ namespace, records: batch.map((r) => r.record as PineconeRecord<RecordMetadata>) }),
+            ),
+        ),
+      ),
+    );
+  }
+
+  async #upsertDocuments(handle: IndexHandle, items: DocumentWrite[], state: CallState): Promise<ItemResult[]> {
     const acls = await this.#storedAcls(
       handle,
       items.filter((w) => w.acl === null && !state.acls.has(documentKey(w))),
