@@ -1,7 +1,7 @@
 /**
  * The sink's own fence: the pure rule by which a sink refuses a write older than what it holds,
  * even when the write arrives after the ledger lock that should have kept it out was lost (a
- * writer whose source connection died mid-write, see docs/architecture.md "Fenced sink writes").
+ * writer whose source connection died mid-write; test/fenced-writes.test.ts shows both).
  *
  * The ledger decides what to write; the fence is the second line. A sink that can (pgvector)
  * stores one fence row per sink, model, tenant and document and makes every write conditional on
