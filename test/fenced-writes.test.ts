@@ -305,10 +305,12 @@ describe('fenced sink writes: a writer that lost its ledger lock mid-write leave
   }
 
   /** Backends of this sink in the sink database: the writer sleeping mid-write, the propagator waiting for it. */
-  async function sinkBackends(): Promise<{ pid: number; wait: string | null; lock: boolean; state: string }[]> {
+  async function sinkBackends(): Promise<
+    { pid: number; wait: string | null; lock: boolean; state: string; port: number }[]
+  > {
     return (
-      await sinkDb.query<{ pid: number; wait: string | null; lock: boolean; state: string }>(
-        `SELECT pid, wait_event AS wait, wait_event_type = 'Lock' AS lock, state FROM pg_stat_activity
+      await sinkDb.query<{ pid: number; wait: string | null; lock: boolean; state: string; port: number }>(
+        `SELECT pid, wait_event AS wait, wait_event_type = 'Lock' AS lock, state, client_port AS port FROM pg_stat_activity
           WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()`,
         [`vecsync-sink-${sinkName}`],
       )
@@ -371,10 +373,12 @@ describe('fenced sink writes: a writer that lost its ledger lock mid-write leave
     // The race this test is about: the delete reaches the sink while the old write is still running.
     await waitFor(
       async () => {
+        const mine = localPorts(process.pid);
         const backends = await sinkBackends();
         return (
           backends.some((b) => b.pid === writerPid && b.wait === 'PgSleep') &&
-          backends.some((b) => b.pid !== writerPid && b.lock)
+          // The propagator runs in this process: its sink connection waits for the write's lock.
+          backends.some((b) => b.lock && mine.has(b.port))
         );
       },
       { timeoutMs: 30_000, intervalMs: 50, description: 'the delete waiting for the write in flight' },
