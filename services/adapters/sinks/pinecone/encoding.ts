@@ -435,12 +435,13 @@ export function storedDocument(chunks: readonly StoredChunk[]): StoredDocument {
 // ---- tombstone markers (the sink's fence, see docs/pinecone.md) ---------------------------------
 
 /**
- * The id of a document's tombstone marker: `tenant:document#tombstone`. Not a chunk id (its suffix
- * is not a number), so listings, the reconciler and `inspect` skip it, deletes by chunk id never
- * remove it, and search never finds it (it has no `acl`).
+ * The id of a document's tombstone marker: `tenant:document~tombstone`. Never a chunk id (chunk ids
+ * end in `#<index>`) and outside the document's `tenant:document#` prefix, so listings, the
+ * reconciler and `inspect` skip it, deletes of the document's chunks never remove it, and search
+ * never finds it (it has no `acl`).
  */
 export function tombstoneId(tenantId: string, documentId: string): string {
-  return `${documentPrefix(tenantId, documentId)}tombstone`;
+  return `${tenantId}:${documentId}~tombstone`;
 }
 
 /** The marker record of a delete: a unit vector (cosine refuses zeros) and the delete's versions. */
