@@ -162,9 +162,12 @@ describe('pinecone sink', () => {
     // Right away: chunks #2..#4 are not visible to `list` yet, and still go.
     assertAllOk(await sink.writeDocuments(index, [write(2, 2, 5)]), 1);
     const sent = pinecone.requests.slice(before);
-    // One round: the upsert of #0..#1 and the delete of #2..#4 (disjoint ids) go out together.
+    // One round: the upsert of #0..#1 and the delete of #2..#4 (disjoint ids) go out together,
+    // between the fetches of the tombstone marker before and after (the fence re-check).
     assert.deepEqual(sent.map((r) => `${r.route} ${r.ids ?? r.vectors}`).sort(), [
       '/vectors/delete 3',
+      '/vectors/fetch 1',
+      '/vectors/fetch 1',
       '/vectors/upsert 2',
     ]);
     assert.deepEqual(
@@ -264,14 +267,108 @@ describe('pinecone sink', () => {
     await sink.close();
   });
 
-  it('a record Pinecone refuses (ACL over 40 KB) fails alone as poison; the others apply', async () => {
+  it("a revoke reaches every chunk of every model's index, whatever each model's chunk count", async () => {
+    const a = model(4);
+    const b = model(4);
+    const sa = await server(4, 0);
+    const sb = await server(4, 0);
+    const sink = sinkFor({ [a.modelKey]: sa.host, [b.modelKey]: sb.host }, a.modelKey);
+    const tenant = uniqueTenant('revoke-models');
+    const granted = { principals: ['alice', 'mallory'], aclVersion: 1 };
+    // The same document chunked by two models: 2 chunks in one index, 5 in the other.
+    assertAllOk(await sink.writeDocuments(a, [doc(a, tenant, 'd', { chunkCount: 2, acl: granted })]), 1);
+    assertAllOk(await sink.writeDocuments(b, [doc(b, tenant, 'd', { chunkCount: 5, acl: granted })]), 1);
+    // What the propagator sends for one document in both models (plan.ts + mergeAclWrites): the
+    // first model's count as `chunkCount`, each model's own in `chunkCounts`.
+    const results = await sink.setAcls(
+      [a, b],
+      [
+        {
+          tenantId: tenant,
+          documentId: 'd',
+          principals: ['alice'],
+          aclVersion: 2,
+          chunkCount: 2,
+          chunkCounts: { [a.modelKey]: 2, [b.modelKey]: 5 },
+        },
+      ],
+    );
+    assertAllOk(results, 1);
+    for (const index of [a, b]) {
+      const stored = await sink.inspect(index, tenant, 'd');
+      assert.equal(stored.length, index === a ? 2 : 5);
+      for (const chunk of stored)
+        assert.deepEqual([chunk.acl, chunk.acl_version], [['alice'], 2], `${index.modelKey}#${chunk.chunk_index}`);
+      const hits = await sink.search({
+        modelKey: index.modelKey,
+        tenantId: tenant,
+        principal: 'mallory',
+        vector: angled(4, 0),
+        topK: 10,
+      });
+      assert.deepEqual(hits, [], `mallory still finds chunks in ${index.modelKey}`);
+    }
+    // Exactly one update per chunk and index: 2 + 5.
+    assert.equal(sa.requests.filter((r) => r.route === '/vectors/update').length, 2);
+    assert.equal(sb.requests.filter((r) => r.route === '/vectors/update').length, 5);
+    await sink.close();
+  });
+
+  it('fence re-check: a delete that overtakes a write in flight stays a delete; a later older write is not sent', async () => {
+    const index = model(4);
+    const pinecone = await server(4, 0);
+    const writerSink = sinkFor({ [index.modelKey]: pinecone.host }, index.modelKey);
+    const propagatorSink = sinkFor({ [index.modelKey]: pinecone.host }, index.modelKey);
+    const tenant = uniqueTenant('overtaken');
+    // The writer's upsert is slow (it lost its ledger lock meanwhile); the delete runs in between.
+    pinecone.failNext(1, { delayMs: 800, routes: ['/vectors/upsert'] });
+    const inFlight = writerSink.writeDocuments(index, [doc(index, tenant, 'd', { version: 1, chunkCount: 3 })]);
+    await waitFor(() => pinecone.requests.some((r) => r.route === '/vectors/upsert'), { timeoutMs: 5000 });
+    assertAllOk(
+      await propagatorSink.deleteDocuments([index], [{ tenantId: tenant, documentId: 'd', version: 2, aclVersion: 1 }]),
+      1,
+    );
+    const results = await inFlight;
+    assert.deepEqual(results, [{ ok: true, fenced: 'tombstoned' }]);
+    assert.deepEqual(await writerSink.inspect(index, tenant), []);
+    assert.deepEqual(
+      await writerSink.search({
+        modelKey: index.modelKey,
+        tenantId: tenant,
+        principal: 'alice',
+        vector: angled(4, 0),
+        topK: 5,
+      }),
+      [],
+    );
+    // A write of the deleted version or older that starts now is refused before anything is sent.
+    const before = pinecone.requests.length;
+    assert.deepEqual(await writerSink.writeDocuments(index, [doc(index, tenant, 'd', { version: 2 })]), [
+      { ok: true, fenced: 'tombstoned' },
+    ]);
+    assert.deepEqual(
+      pinecone.requests.slice(before).map((r) => r.route),
+      ['/vectors/fetch'],
+    );
+    // Re-created above the tombstone: written.
+    assertAllOk(await writerSink.writeDocuments(index, [doc(index, tenant, 'd', { version: 3, chunkCount: 2 })]), 1);
+    assert.equal((await writerSink.inspect(index, tenant, 'd')).length, 2);
+    await writerSink.close();
+    await propagatorSink.close();
+  });
+
+  it('an ACL update Pinecone refuses (record over 40 KB) fails closed: empty ACL, poison acl_too_large; the others apply', async () => {
     const index = model(4);
     const pinecone = await server(4, 0);
     const sink = sinkFor({ [index.modelKey]: pinecone.host }, index.modelKey);
     const tenant = uniqueTenant('acl400');
     assertAllOk(
       await sink.writeDocuments(index, [
-        doc(index, tenant, 'fat', { chunkCount: 1, metadata: { category: 'x'.repeat(30_000) } }),
+        doc(index, tenant, 'fat', {
+          chunkCount: 2,
+          metadata: { category: 'x'.repeat(30_000) },
+          acl: { principals: ['old-wide', 'alice'], aclVersion: 1 },
+        }),
         doc(index, tenant, 'thin', { chunkCount: 1 }),
       ]),
       2,
@@ -280,13 +377,92 @@ describe('pinecone sink', () => {
     const results = await sink.setAcls(
       [index],
       [
-        { tenantId: tenant, documentId: 'fat', principals, aclVersion: 2, chunkCount: 1 },
+        { tenantId: tenant, documentId: 'fat', principals, aclVersion: 2, chunkCount: 2 },
         { tenantId: tenant, documentId: 'thin', principals, aclVersion: 2, chunkCount: 1 },
       ],
     );
     assert.deepEqual(byId(results), ['PoisonMessageError', 'ok']);
-    assert.match(((results[0] as { error: Error }).error as PoisonMessageError).message, /^sink_rejected: .*40960/);
+    const error = (results[0] as { error: PoisonMessageError }).error;
+    assert.equal(error.reason, 'acl_too_large');
+    assert.match(String((error.cause as Error).message), /^sink_rejected: .*40960/);
     assert.ok(pinecone.requests.some((r) => r.route === '/vectors/update' && r.status === 400));
+    // Fail closed: the old, wider ACL is gone from every chunk; nobody finds the document.
+    const stored = await sink.inspect(index, tenant, 'fat');
+    assert.deepEqual(
+      stored.map((c) => [c.chunk_index, c.acl, c.acl_version]),
+      [
+        [0, [], 2],
+        [1, [], 2],
+      ],
+    );
+    for (const principal of ['old-wide', 'alice', principals[0]!]) {
+      const hits = await sink.search({
+        modelKey: index.modelKey,
+        tenantId: tenant,
+        principal,
+        vector: angled(4, 0),
+        topK: 5,
+      });
+      assert.deepEqual(
+        hits.map((h) => h.documentId).filter((d) => d === 'fat'),
+        [],
+        principal,
+      );
+    }
+    assert.equal((await sink.inspect(index, tenant, 'thin'))[0]?.acl.length, 1000);
+    await sink.close();
+  });
+
+  it('an ACL too large for any record (50,000 principals) fails closed, in a content write and an ACL change', async () => {
+    const index = model(4);
+    const pinecone = await server(4, 0);
+    const sink = sinkFor({ [index.modelKey]: pinecone.host }, index.modelKey);
+    const tenant = uniqueTenant('acl50k');
+    const huge = Array.from({ length: 50_000 }, (_, i) => `user:${i}`);
+    assertAllOk(
+      await sink.writeDocuments(index, [
+        doc(index, tenant, 'd', { chunkCount: 3, acl: { principals: ['old-wide'], aclVersion: 1 } }),
+      ]),
+      1,
+    );
+    // A grant to 50,000 principals: the store cannot hold it, so the document leaves search.
+    const acl = await sink.setAcls(
+      [index],
+      [{ tenantId: tenant, documentId: 'd', principals: huge, aclVersion: 2, chunkCount: 3 }],
+    );
+    assert.equal((acl[0] as { error: PoisonMessageError }).error.reason, 'acl_too_large');
+    assert.ok(
+      !pinecone.requests.some((r) => r.route === '/vectors/update' && r.status === 400),
+      'refused before sending: no request carries 50,000 principals',
+    );
+    assert.deepEqual(
+      (await sink.inspect(index, tenant, 'd')).map((c) => [c.acl, c.acl_version]),
+      [
+        [[], 2],
+        [[], 2],
+        [[], 2],
+      ],
+    );
+    // A new version whose ACL is still 50,000 principals: written, found by nobody.
+    const write = await sink.writeDocuments(index, [
+      doc(index, tenant, 'd', { version: 2, chunkCount: 2, acl: { principals: huge, aclVersion: 3 } }),
+    ]);
+    assert.equal((write[0] as { error: PoisonMessageError }).error.reason, 'acl_too_large');
+    assert.deepEqual(
+      (await sink.inspect(index, tenant, 'd')).map((c) => [c.document_version, c.acl, c.acl_version]),
+      [
+        [2, [], 3],
+        [2, [], 3],
+      ],
+    );
+    const hits = await sink.search({
+      modelKey: index.modelKey,
+      tenantId: tenant,
+      principal: 'old-wide',
+      vector: angled(4, 0),
+      topK: 5,
+    });
+    assert.deepEqual(hits, []);
     await sink.close();
   });
 

@@ -9,11 +9,17 @@
 import { isRetriable } from '../../domain/errors.ts';
 import type { ItemResult } from './types.ts';
 
+/**
+ * What one request did per item, when it can tell (a fenced sink reports the items its fence
+ * turned into no-ops); nothing means every item succeeded.
+ */
+export type BatchOutcome = ItemResult[] | void;
+
 export interface IsolationPlan<T> {
   /** Writes the items in one request. */
-  runBatch(items: T[]): Promise<void>;
+  runBatch(items: T[]): Promise<BatchOutcome>;
   /** Writes one item alone (used only after a data error of the batch). */
-  runOne(item: T): Promise<void>;
+  runOne(item: T): Promise<BatchOutcome>;
   /** Whether the error may have been caused by one item's data (and not by the store). */
   isItemError(error: unknown): boolean;
   /** The error reported for the item(s) it affected. */
@@ -23,8 +29,8 @@ export interface IsolationPlan<T> {
 export async function writeIsolated<T>(items: T[], plan: IsolationPlan<T>): Promise<ItemResult[]> {
   if (items.length === 0) return [];
   try {
-    await plan.runBatch(items);
-    return items.map(() => ({ ok: true }));
+    const outcome = await plan.runBatch(items);
+    return outcome ?? items.map(() => ({ ok: true }));
   } catch (error) {
     if (items.length === 1 || !plan.isItemError(error)) {
       const itemError = plan.toItemError(error);
@@ -34,8 +40,8 @@ export async function writeIsolated<T>(items: T[], plan: IsolationPlan<T>): Prom
   const results: ItemResult[] = [];
   for (const [position, item] of items.entries()) {
     try {
-      await plan.runOne(item);
-      results.push({ ok: true });
+      const outcome = await plan.runOne(item);
+      results.push(outcome?.[0] ?? { ok: true });
     } catch (error) {
       const itemError = plan.toItemError(error);
       results.push({ ok: false, error: itemError });

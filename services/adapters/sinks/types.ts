@@ -50,17 +50,39 @@ export interface AclWrite {
   documentId: string;
   principals: string[];
   aclVersion: number;
-  /** Content version the ledger holds; sinks that keep the ACL per chunk need it to find chunks. */
+  /**
+   * The document's chunk count the ledger holds; sinks that keep the ACL per chunk need it to find
+   * the chunks. The count in indexes that `chunkCounts` does not name.
+   */
   chunkCount: number;
+  /**
+   * Chunk count per model key, when the call names several indexes: each model chunks the
+   * document its own way, so each index may hold another number of chunks (see `chunkCountIn`).
+   */
+  chunkCounts?: Readonly<Record<string, number>>;
 }
 
 export interface DocumentRef {
   tenantId: string;
   documentId: string;
+  /**
+   * Delete only: the version of the delete. Sinks that fence (pgvector) keep it as a tombstone,
+   * so a write of this version or older that arrives later changes nothing. Without it the delete
+   * removes what is stored and fences nothing (tools, tests).
+   */
+  version?: number;
+  /** Delete only: the ACL version the ledger holds; an ACL write at or below it after the delete changes nothing. */
+  aclVersion?: number;
 }
 
-/** Per-item outcome: partial batch failure is normal; only failed items are retried. */
-export type ItemResult = { ok: true } | { ok: false; error: unknown };
+/**
+ * Per-item outcome: partial batch failure is normal; only failed items are retried. `fenced`: the
+ * sink holds something at least as new (see `fence.ts`), so the item changed nothing and is done.
+ */
+export type ItemResult = { ok: true; fenced?: FenceSkip } | { ok: false; error: unknown };
+
+/** Why a sink's fence turned an item into a no-op. */
+export type FenceSkip = 'stale' | 'tombstoned';
 
 export interface SearchQuery {
   modelKey: string;

@@ -11,6 +11,7 @@ import { ModelRegistry } from '../../adapters/postgres/models.ts';
 import type { Service } from '../runtime/service.ts';
 import type { Runtime } from '../runtime/index.ts';
 import type { ItemResult, Sink } from '../../adapters/sinks/types.ts';
+import { mergeAclWrites } from '../../adapters/sinks/validate.ts';
 import { decodeOutbox, type OutboxLimits } from '../../domain/transforms/decode-outbox.ts';
 import { groupAcrossModels, ledgerKeysFor, planPropagatorBatch, type PriorityEvent } from './plan.ts';
 
@@ -77,7 +78,7 @@ export function createPropagatorHandler({ sink, source, sinkName, limits }: Prop
         );
         results.forEach((r, j) => group.entries[j]!.keys.forEach((key) => collect([key], [r])));
       }
-      for (const group of groupAcrossModels(plan.aclWrites, docOf)) {
+      for (const group of groupAcrossModels(plan.aclWrites, docOf, mergeAclWrites)) {
         const results = await sink.setAcls(
           group.models.map((m) => indexByKey.get(m)!),
           group.entries.map((e) => e.item),

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import type { AclEvent, DeleteEvent } from '../../domain/types.ts';
 import { ledgerKeyString, type LedgerRow } from '../../adapters/postgres/ledger.ts';
 import { groupAcrossModels, planPropagatorBatch } from './plan.ts';
+import { chunkCountIn, mergeAclWrites } from '../../adapters/sinks/validate.ts';
 
 const at = new Date(0).toISOString();
 const del = (version: number): DeleteEvent => ({
@@ -88,4 +89,23 @@ test('work on the same document in several models becomes one sink call per mode
   assert.deepEqual(groups[0]!.models, ['m.v1', 'm.v2']);
   assert.equal(groups[0]!.entries.length, 1);
   assert.deepEqual(groups[0]!.entries[0]!.keys.sort(), [keyOf('m.v1'), keyOf('m.v2')].sort());
+});
+
+test("a revoke across models carries each model's chunk count; a delete carries its versions", () => {
+  const ledger = new Map([...rows(['m.v1'], { chunkCount: 2 }), ...rows(['m.v2'], { chunkCount: 7 })]);
+  const plan = planPropagatorBatch([acl(2, ['b'])], ['m.v1', 'm.v2'], ledger);
+  const groups = groupAcrossModels(plan.aclWrites, (w) => `${w.tenantId}:${w.documentId}`, mergeAclWrites);
+  assert.equal(groups.length, 1);
+  const write = groups[0]!.entries[0]!.item;
+  assert.deepEqual(write.chunkCounts, { 'm.v1': 2, 'm.v2': 7 });
+  assert.equal(chunkCountIn(write, 'm.v2'), 7);
+  assert.equal(chunkCountIn(write, 'm.v1'), 2);
+
+  const deleted = planPropagatorBatch([del(2)], ['m.v1'], rows(['m.v1'], { acl_version: 4 }));
+  assert.deepEqual(deleted.deletes.get('m.v1')?.[0]?.item, {
+    tenantId: 't',
+    documentId: 'd',
+    version: 2,
+    aclVersion: 4,
+  });
 });

@@ -67,11 +67,19 @@ export function planPropagatorBatch(
       plan.next.set(key, row);
       const ref = { tenantId: row.tenantId, documentId: row.documentId };
       if (row.tombstone && (!start.tombstone || row.version > start.version)) {
-        push(plan.deletes, modelKey, { key, item: ref });
+        // The delete's versions: a fencing sink keeps them as a tombstone against late older writes.
+        push(plan.deletes, modelKey, { key, item: { ...ref, version: row.version, aclVersion: row.acl_version } });
       } else if (!row.tombstone && row.acl_version > start.acl_version) {
         push(plan.aclWrites, modelKey, {
           key,
-          item: { ...ref, principals: [...row.acl], aclVersion: row.acl_version, chunkCount: row.chunkCount },
+          item: {
+            ...ref,
+            principals: [...row.acl],
+            aclVersion: row.acl_version,
+            chunkCount: row.chunkCount,
+            // Each model's index holds its own number of chunks (see groupAcrossModels' merge).
+            chunkCounts: { [modelKey]: row.chunkCount },
+          },
         });
       }
     }
@@ -98,6 +106,8 @@ export interface ModelGroup<T> {
 export function groupAcrossModels<T>(
   perModel: Map<string, { key: string; item: T }[]>,
   documentOf: (item: T) => string,
+  /** Folds one model's item into the document's (default: the first model's item stands for all). */
+  merge: (kept: T, next: T) => T = (kept) => kept,
 ): ModelGroup<T>[] {
   const byDocument = new Map<string, { models: string[]; keys: string[]; item: T }>();
   for (const [modelKey, items] of perModel) {
@@ -107,6 +117,7 @@ export function groupAcrossModels<T>(
       if (entry) {
         entry.models.push(modelKey);
         entry.keys.push(key);
+        entry.item = merge(entry.item, item);
       } else byDocument.set(doc, { models: [modelKey], keys: [key], item });
     }
   }

@@ -1,19 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { isPoison } from '../../../domain/errors.ts';
-import type { DocumentWrite } from '../types.ts';
-import {
-  aclParams,
-  checkAclWrite,
-  checkDocumentRef,
-  checkDocumentWrite,
-  decodeVectorText,
-  encodeVector,
-  encodeVectorArray,
-  writeParams,
-} from './encoding.ts';
+import { aclParams, decodeVectorText, deleteParams, encodeVector, encodeVectorArray, writeParams } from './encoding.ts';
 import { planWaves } from '../batch.ts';
+import { sampleWrite } from '../test-fixtures.ts';
 
 /** array_recv/vector_recv as the server reads them, to check the bytes we send. */
 function decodeVectorArray(buffer: Buffer): { oid: number; vectors: number[][] } {
@@ -40,25 +30,7 @@ function decodeVectorArray(buffer: Buffer): { oid: number; vectors: number[][] }
 
 const float32 = fc.float({ noNaN: true, noDefaultInfinity: true });
 
-function write(overrides: Partial<DocumentWrite> = {}, dims = 3): DocumentWrite {
-  return {
-    tenantId: 't1',
-    documentId: 'doc:1#x',
-    documentVersion: 2,
-    chunkCount: 2,
-    contentHash: 'h',
-    title: 'T',
-    metadata: { category: 'a' },
-    chunks: [0, 1].map((index) => ({
-      index,
-      content: `c${index}`,
-      contentHash: `h${index}`,
-      embedding: new Float32Array(dims).fill(index + 0.5),
-    })),
-    acl: { principals: ['alice'], aclVersion: 3 },
-    ...overrides,
-  };
-}
+const write = sampleWrite;
 
 describe('pgvector encoding', () => {
   it('binary vector[] round-trips every float32 exactly', () => {
@@ -97,50 +69,6 @@ describe('pgvector encoding', () => {
     assert.deepEqual(decodeVectorText('[1,-2.5,3e-7]'), [1, -2.5, 3e-7]);
     assert.deepEqual(decodeVectorText('[]'), []);
     assert.throws(() => decodeVectorText('{1}'));
-  });
-
-  it('accepts a well-formed write', () => {
-    assert.equal(checkDocumentWrite(write(), 3), null);
-    assert.equal(checkDocumentWrite(write({ acl: null }), 3), null);
-    assert.equal(checkDocumentWrite(write({ chunkCount: 0, chunks: [] }), 3), null);
-  });
-
-  it('rejects what would fail the batch or corrupt the index, as poison', () => {
-    const nan = write();
-    nan.chunks[0]!.embedding[1] = Number.NaN;
-    const cases: [string, DocumentWrite, string][] = [
-      ['wrong dimensions', write({}, 4), 'invalid_vector'],
-      ['NaN', nan, 'invalid_vector'],
-      ['index beyond chunkCount', write({ chunkCount: 1 }), 'invalid_write'],
-      ['repeated index', write({ chunks: [write().chunks[0]!, write().chunks[0]!] }), 'invalid_write'],
-      ['negative version', write({ documentVersion: -1 }), 'invalid_write'],
-      ['fractional chunkCount', write({ chunkCount: 1.5 }), 'invalid_write'],
-      [': in tenant', write({ tenantId: 'a:b' }), 'invalid_write'],
-      ['empty document id', write({ documentId: '' }), 'invalid_write'],
-      [
-        'non-string principal',
-        write({ acl: { principals: [1 as unknown as string], aclVersion: 1 } }),
-        'invalid_write',
-      ],
-      ['bad aclVersion', write({ acl: { principals: [], aclVersion: Number.NaN } }), 'invalid_write'],
-      ['metadata array', write({ metadata: [] as unknown as Record<string, unknown> }), 'invalid_write'],
-      ['metadata with bigint', write({ metadata: { n: 1n } }), 'invalid_write'],
-      ['missing title', write({ title: undefined as unknown as string }), 'invalid_write'],
-    ];
-    for (const [name, w, reason] of cases) {
-      const error = checkDocumentWrite(w, 3);
-      assert.ok(error && isPoison(error), name);
-      assert.equal(error.reason, reason, name);
-    }
-  });
-
-  it('checks ACL writes and delete refs', () => {
-    const ok = { tenantId: 't', documentId: 'd', principals: ['a'], aclVersion: 1, chunkCount: 1 };
-    assert.equal(checkAclWrite(ok), null);
-    assert.ok(checkAclWrite({ ...ok, aclVersion: -1 }));
-    assert.ok(checkAclWrite({ ...ok, principals: 'a' as unknown as string[] }));
-    assert.equal(checkDocumentRef({ tenantId: 't', documentId: 'd' }), null);
-    assert.ok(checkDocumentRef({ tenantId: '', documentId: 'd' }));
   });
 
   it('waves: each key once per wave, occurrences in order, nothing lost', () => {
@@ -218,7 +146,21 @@ describe('pgvector encoding', () => {
   it('builds the ACL JSON', () => {
     assert.deepEqual(
       JSON.parse(aclParams([{ tenantId: 't', documentId: 'd', principals: ['a', 'b'], aclVersion: 7, chunkCount: 3 }])),
-      [{ tenant_id: 't', document_id: 'd', acl: ['a', 'b'], acl_version: 7 }],
+      [{ ord: 0, tenant_id: 't', document_id: 'd', acl: ['a', 'b'], acl_version: 7 }],
+    );
+  });
+
+  it('builds the delete parameters: versions and ACL versions per document, null when unversioned', () => {
+    assert.deepEqual(
+      deleteParams(
+        's',
+        [
+          { tenantId: 't', documentId: 'd', version: 4, aclVersion: 2 },
+          { tenantId: 't', documentId: 'e' },
+        ],
+        ['a.v1', 'b.v1'],
+      ),
+      ['s', ['t', 't'], ['d', 'e'], [4, null], [2, null], ['a.v1', 'b.v1']],
     );
   });
 });

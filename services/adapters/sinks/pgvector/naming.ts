@@ -54,6 +54,9 @@ export function qualify(name: string): string {
 
 export const ACL_TABLE = qualify('document_acl');
 
+/** The sink's fence (see `../fence.ts`): one row per sink, tenant, document and model. */
+export const FENCE_TABLE = qualify('document_fence');
+
 /** The comment `ensureIndex` puts on a model table, and checks on an existing one. */
 export function tableComment(modelKey: string): string {
   return `vecsync chunks of model ${modelKey}`;

@@ -4,9 +4,9 @@
  * isolation in `../batch.ts`; this file runs statements and maps rows.
  */
 import pg from 'pg';
-import { ConfigError, RetriableError, isRetriable } from '../../../domain/errors.ts';
+import { ConfigError, RetriableError } from '../../../domain/errors.ts';
 import type { Logger } from '../../telemetry/log.ts';
-import { applyInWaves, writeIsolated } from '../batch.ts';
+import { driveItems } from '../driver.ts';
 import type {
   AclWrite,
   DocumentRef,
@@ -22,21 +22,21 @@ import type {
 } from '../types.ts';
 import { pgvectorConfigFrom, type PgvectorConfig, type PgvectorOptions, type PgvectorRootConfig } from './config.ts';
 import {
-  aclParams,
   checkAclWrite,
   checkDocumentRef,
   checkDocumentWrite,
-  decodeVectorText,
+  checkQueryDimensions,
+  checkSearchQuery,
   documentKey,
-  encodeVector,
-  writeParams,
-} from './encoding.ts';
+} from '../validate.ts';
+import { aclParams, decodeVectorText, deleteParams, encodeVector, writeParams } from './encoding.ts';
 import { classifyPgError, toSinkError } from './errors.ts';
 import { checkPgvectorHealth } from './health.ts';
 import { chunkTableNames, tableComment, type ChunkTableNames } from './naming.ts';
 import {
   DESCRIBE_TABLE,
   ENSURE_LOCK,
+  LOCK_DOCUMENTS,
   MAX_DIMENSIONS,
   SET_ACLS,
   VECTOR_TYPE_OID,
@@ -49,10 +49,8 @@ import {
   searchSettings,
   searchSql,
   writeDocumentsSql,
+  type FencedRow,
 } from './sql.ts';
-
-/** The most results one search may ask for. */
-export const MAX_TOP_K = 1000;
 
 interface ChunkTable {
   names: ChunkTableNames;
@@ -63,6 +61,14 @@ function sqlState(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
     ? error.code
     : undefined;
+}
+
+/** How the per-item driver reads this sink's errors: a data error is one item's, see errors.ts. */
+function itemErrors(what: string) {
+  return {
+    isItemError: (error: unknown) => classifyPgError(error) === 'data',
+    toItemError: (error: unknown) => toSinkError(error, what),
+  };
 }
 
 /** Rethrows an unavailable database as RetriableError; everything else as it is. */
@@ -109,79 +115,35 @@ export class PgvectorSink implements Sink {
 
   async writeDocuments(index: IndexSpec, writes: DocumentWrite[]): Promise<ItemResult[]> {
     this.#open();
-    const results = new Array<ItemResult>(writes.length);
-    const valid: number[] = [];
-    let table: ChunkTable;
-    let vectorOid: number;
-    try {
-      table = await this.#ready(index);
-      vectorOid = await this.#getVectorOid();
-    } catch (error) {
-      if (isRetriable(error)) return writes.map(() => ({ ok: false, error }));
-      throw error;
-    }
-    writes.forEach((write, i) => {
-      const bad = checkDocumentWrite(write, table.dimensions);
-      if (bad) results[i] = { ok: false, error: bad };
-      else valid.push(i);
+    return driveItems(writes, async () => {
+      const table = await this.#ready(index);
+      const vectorOid = await this.#getVectorOid();
+      const sql = writeDocumentsSql(table.names, table.dimensions);
+      return {
+        check: (write) => checkDocumentWrite(write, table.dimensions),
+        keyOf: documentKey,
+        write: (items) =>
+          this.#fenced(items, sql, writeParams(this.name, index.modelKey, items, table.dimensions, vectorOid)),
+        ...itemErrors('document write'),
+      };
     });
-    const sql = writeDocumentsSql(table.names, table.dimensions);
-    const run = async (items: DocumentWrite[]) => {
-      const values = writeParams(this.name, index.modelKey, items, table.dimensions, vectorOid);
-      await this.#query(sql, values);
-    };
-    await applyInWaves(
-      valid,
-      (i) => documentKey(writes[i] as DocumentWrite),
-      results,
-      (positions) =>
-        writeIsolated(
-          positions.map((i) => writes[i] as DocumentWrite),
-          {
-            runBatch: run,
-            runOne: (item) => run([item]),
-            isItemError: (error) => classifyPgError(error) === 'data',
-            toItemError: (error) => toSinkError(error, 'document write'),
-          },
-        ),
-    );
-    return results;
   }
 
   async deleteDocuments(indexes: IndexSpec[], refs: DocumentRef[]): Promise<ItemResult[]> {
     this.#open();
-    const results = new Array<ItemResult>(refs.length);
-    let tables: ChunkTable[];
-    try {
+    return driveItems(refs, async () => {
       const unique = [...new Map(indexes.map((index) => [index.modelKey, index])).values()];
-      tables = await Promise.all(unique.map((index) => this.#ready(index)));
+      const tables = await Promise.all(unique.map((index) => this.#ready(index)));
       await this.#ensureBase();
-    } catch (error) {
-      if (isRetriable(error)) return refs.map(() => ({ ok: false, error }));
-      throw error;
-    }
-    const valid: number[] = [];
-    refs.forEach((ref, i) => {
-      const bad = checkDocumentRef(ref);
-      if (bad) results[i] = { ok: false, error: bad };
-      else valid.push(i);
+      const sql = deleteDocumentsSql(tables.map((t) => t.names));
+      const modelKeys = unique.map((index) => index.modelKey);
+      // Deletes are idempotent, so repeated documents need no waves.
+      return {
+        check: checkDocumentRef,
+        write: (items) => this.#fenced(items, sql, deleteParams(this.name, items, modelKeys)),
+        ...itemErrors('document delete'),
+      };
     });
-    const sql = deleteDocumentsSql(tables.map((t) => t.names));
-    const run = async (items: DocumentRef[]) => {
-      await this.#query(sql, [this.name, items.map((r) => r.tenantId), items.map((r) => r.documentId)]);
-    };
-    // Deletes are idempotent, so repeated documents need no waves.
-    const outcome = await writeIsolated(
-      valid.map((i) => refs[i] as DocumentRef),
-      {
-        runBatch: run,
-        runOne: (item) => run([item]),
-        isItemError: (error) => classifyPgError(error) === 'data',
-        toItemError: (error) => toSinkError(error, 'document delete'),
-      },
-    );
-    outcome.forEach((result, k) => (results[valid[k] as number] = result));
-    return results;
   }
 
   /**
@@ -190,60 +152,27 @@ export class PgvectorSink implements Sink {
    */
   async setAcls(_indexes: IndexSpec[], writes: AclWrite[]): Promise<ItemResult[]> {
     this.#open();
-    const results = new Array<ItemResult>(writes.length);
-    try {
+    return driveItems(writes, async () => {
       await this.#ensureBase();
-    } catch (error) {
-      if (isRetriable(error)) return writes.map(() => ({ ok: false, error }));
-      throw error;
-    }
-    const valid: number[] = [];
-    writes.forEach((write, i) => {
-      const bad = checkAclWrite(write);
-      if (bad) results[i] = { ok: false, error: bad };
-      else valid.push(i);
+      return {
+        check: checkAclWrite,
+        keyOf: documentKey,
+        write: (items) => this.#fenced(items, SET_ACLS, [this.name, aclParams(items)]),
+        ...itemErrors('ACL write'),
+      };
     });
-    const run = async (items: AclWrite[]) => {
-      await this.#query(SET_ACLS, [this.name, aclParams(items)]);
-    };
-    await applyInWaves(
-      valid,
-      (i) => documentKey(writes[i] as AclWrite),
-      results,
-      (positions) =>
-        writeIsolated(
-          positions.map((i) => writes[i] as AclWrite),
-          {
-            runBatch: run,
-            runOne: (item) => run([item]),
-            isItemError: (error) => classifyPgError(error) === 'data',
-            toItemError: (error) => toSinkError(error, 'ACL write'),
-          },
-        ),
-    );
-    return results;
   }
 
   async search(query: SearchQuery): Promise<SearchHit[]> {
     this.#open();
-    if (!Number.isInteger(query.topK) || query.topK < 1 || query.topK > MAX_TOP_K) {
-      throw new ConfigError(`search: topK must be an integer in [1, ${MAX_TOP_K}], got ${query.topK}`);
-    }
-    if (!query.tenantId || !query.principal) throw new ConfigError('search: tenant and principal are required');
-    if (!(query.vector instanceof Float32Array) || !query.vector.every(Number.isFinite)) {
-      throw new ConfigError('search: the query vector must be a Float32Array of finite numbers');
-    }
+    checkSearchQuery(query);
     const table = await this.#describe(query.modelKey);
     if (!table) {
       throw new ConfigError(
         `search: the pgvector sink has no index for model ${query.modelKey} (nothing written yet?)`,
       );
     }
-    if (query.vector.length !== table.dimensions) {
-      throw new ConfigError(
-        `search: the query vector has ${query.vector.length} dimensions, model ${query.modelKey} has ${table.dimensions}`,
-      );
-    }
+    checkQueryDimensions(query, table.dimensions);
     const efSearch = Math.min(1000, Math.max(this.#config.efSearch, query.topK));
     const rows = await this.#withClient(async (client) => {
       try {
@@ -362,15 +291,29 @@ export class PgvectorSink implements Sink {
     if (this.#closed) throw new Error(`pgvector sink ${this.name} is closed`);
   }
 
-  /** A statement of a write path. Self-heals when the table or the vector type went away under us. */
-  async #query(sql: string, values: unknown[]): Promise<void> {
+  /**
+   * One fenced write: a transaction of its own that locks the items' documents
+   * (`LOCK_DOCUMENTS`), then runs `sql`, which writes only what the fence lets through and returns
+   * the refused items. A writer that dies mid-way commits nothing (COMMIT is never sent). Errors
+   * come out as the driver classifies them (raw pg errors); a table or vector type that went away
+   * under us (42P01, 42804) is forgotten, so the retry creates or looks it up again.
+   */
+  async #fenced(items: readonly DocumentRef[], sql: string, values: unknown[]): Promise<ItemResult[]> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
     try {
-      await this.#pool.query(sql, values);
+      await client.query('BEGIN');
+      await client.query(LOCK_DOCUMENTS, [this.name, items.map((i) => i.tenantId), items.map((i) => i.documentId)]);
+      const refused = (await client.query<FencedRow>(sql, values)).rows;
+      await client.query('COMMIT');
+      const results: ItemResult[] = items.map(() => ({ ok: true }));
+      for (const row of refused) if (row.refused !== null) results[row.ord] = { ok: true, fenced: row.refused };
+      return results;
     } catch (error) {
+      if (classifyPgError(error) === 'unavailable') broken = error instanceof Error ? error : new Error(String(error));
+      else await client.query('ROLLBACK').catch(() => undefined);
       const code = sqlState(error);
       if (code === '42P01' || code === '42804') {
-        // A dropped table (42P01) or a re-created extension (42804: the vector type has a new oid):
-        // forget what we cached, so the retry creates or looks it up again.
         this.#ensured.clear();
         this.#known.clear();
         this.#base = undefined;
@@ -380,6 +323,9 @@ export class PgvectorSink implements Sink {
         });
       }
       throw error;
+    } finally {
+      // A client whose connection failed is destroyed instead of going back to the pool.
+      client.release(broken);
     }
   }
 

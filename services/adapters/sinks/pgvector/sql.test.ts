@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { chunkTableNames } from './naming.ts';
 import {
+  LOCK_DOCUMENTS,
   SET_ACLS,
   baseDdl,
   chunkTableDdl,
@@ -52,6 +53,11 @@ describe('pgvector SQL', () => {
     assert.equal(parameterCount(sql), 8);
     assert.match(sql, /\$8::vector\(384\)\[\]/);
     assert.match(sql, /jsonb_to_recordset\(\$3::jsonb\)/);
+    assert.match(
+      sql,
+      /fenced AS \([\s\S]*WHERE f\.version < excluded\.version OR \(f\.version = excluded\.version AND NOT f\.tombstone\)/,
+    );
+    assert.match(sql, /docs AS \(\s*SELECT i\.\* FROM input i JOIN fenced/);
     assert.match(sql, /ON CONFLICT \(sink_name, id\) DO UPDATE SET[\s\S]*IS DISTINCT FROM/);
     assert.match(sql, /pruned AS \(\s*DELETE FROM [\s\S]*t\.chunk_index >= d\.chunk_count/);
     assert.match(
@@ -68,23 +74,40 @@ describe('pgvector SQL', () => {
     assert.throws(() => writeDocumentsSql(names, 0), RangeError);
   });
 
-  it('delete: every given table and the ACL row in one statement', () => {
+  it('delete: a tombstone in the fence, then every given table and the ACL row, in one statement', () => {
     const other = chunkTableNames('hashing-384.v2');
     const sql = deleteDocumentsSql([names, other]);
     oneStatement(sql);
-    assert.equal(parameterCount(sql), 3);
-    assert.match(sql, /chunks_0 AS \(\s*DELETE FROM "vecsync_sink"\."chunks_hashing_384_v1"/);
-    assert.match(sql, /chunks_1 AS \(\s*DELETE FROM "vecsync_sink"\."chunks_hashing_384_v2"/);
-    assert.match(sql, /acl AS \(\s*DELETE FROM "vecsync_sink"\."document_acl"/);
+    assert.equal(parameterCount(sql), 6);
+    assert.match(
+      sql,
+      /fenced AS \(\s*INSERT INTO "vecsync_sink"\."document_fence"[\s\S]*WHERE f\.version <= excluded\.version/,
+    );
+    assert.match(
+      sql,
+      /chunks_0 AS \(\s*DELETE FROM "vecsync_sink"\."chunks_hashing_384_v1" AS c USING accepted r\s+WHERE r\.model_key = \(\$6::text\[\]\)\[1\]/,
+    );
+    assert.match(
+      sql,
+      /chunks_1 AS \(\s*DELETE FROM "vecsync_sink"\."chunks_hashing_384_v2"[\s\S]*\(\$6::text\[\]\)\[2\]/,
+    );
+    assert.match(sql, /acl AS \(\s*DELETE FROM "vecsync_sink"\."document_acl" AS a USING verdict v\s+WHERE v\.whole/);
     const none = deleteDocumentsSql([]);
     assert.doesNotMatch(none, /chunks_0/);
-    assert.match(none, /SELECT \(0\)::integer AS chunks/);
+    oneStatement(none);
+  });
+
+  it('every write starts by locking its documents in key order', () => {
+    oneStatement(LOCK_DOCUMENTS);
+    assert.equal(parameterCount(LOCK_DOCUMENTS), 3);
+    assert.match(LOCK_DOCUMENTS, /pg_advisory_xact_lock\(k\)[\s\S]*ORDER BY k/);
   });
 
   it('ACL: one upsert that only raises acl_version', () => {
     oneStatement(SET_ACLS);
     assert.equal(parameterCount(SET_ACLS), 2);
     assert.match(SET_ACLS, /ON CONFLICT \(sink_name, tenant_id, document_id\) DO UPDATE/);
+    assert.match(SET_ACLS, /f\.tombstone AND f\.acl_version >= w\.acl_version/);
     assert.match(
       SET_ACLS,
       /WHERE a\.acl_version < excluded\.acl_version\s+OR \(a\.acl_version = excluded\.acl_version AND a\.acl IS DISTINCT FROM excluded\.acl\)/,

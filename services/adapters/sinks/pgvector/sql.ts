@@ -8,7 +8,7 @@
  * time, so a revoke updates one row and never touches the HNSW index.
  */
 import pg from 'pg';
-import { ACL_TABLE, SINK_SCHEMA, tableComment, type ChunkTableNames } from './naming.ts';
+import { ACL_TABLE, FENCE_TABLE, SINK_SCHEMA, tableComment, type ChunkTableNames } from './naming.ts';
 
 const ident = pg.escapeIdentifier;
 const literal = pg.escapeLiteral;
@@ -45,6 +45,18 @@ export function baseDdl(): string[] {
     // Lets the planner start from "documents this principal may see" when that set is small
     // (the search predicate is written as `acl @> ARRAY[principal]` so it can).
     `CREATE INDEX IF NOT EXISTS document_acl_principals_idx ON ${ACL_TABLE} USING gin (acl)`,
+    // Same definition as migrations/sink/0003_document-fence.sql.
+    `CREATE TABLE IF NOT EXISTS ${FENCE_TABLE} (
+  sink_name text NOT NULL,
+  tenant_id text NOT NULL,
+  document_id text NOT NULL,
+  model_key text NOT NULL,
+  version bigint NOT NULL,
+  tombstone boolean NOT NULL DEFAULT false,
+  acl_version bigint NOT NULL DEFAULT 0,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (sink_name, tenant_id, document_id, model_key)
+)`,
   ];
 }
 
@@ -102,7 +114,27 @@ export const ENSURE_LOCK = `SELECT pg_advisory_xact_lock(hashtext('vecsync_sink.
 export const VECTOR_TYPE_OID = `SELECT to_regtype('vector')::oid AS oid`;
 
 /**
- * The whole batch in ONE statement (one round trip, one transaction). Parameters:
+ * The first statement of every write transaction: a transaction-scoped advisory lock per document
+ * (sink, tenant, document), taken in key order so two transactions cannot deadlock. Everything the
+ * transaction does next runs on snapshots taken after every earlier writer of those documents
+ * committed, so the fence it reads is current and a delete sees every chunk (a chunk written
+ * by a statement still running is not visible to a statement that does not wait for it).
+ * $1 sink name, $2 tenant ids, $3 document ids (parallel arrays).
+ */
+export const LOCK_DOCUMENTS = `SELECT count(pg_advisory_xact_lock(k))::integer AS locked FROM (
+  SELECT DISTINCT hashtextextended($1 || ':' || u.t || ':' || u.d, 0) AS k
+  FROM unnest($2::text[], $3::text[]) AS u(t, d)
+  ORDER BY k
+) AS keys`;
+
+/** What a fenced statement reports per input item: its position (from 0) and why it was refused, if it was. */
+export interface FencedRow {
+  ord: number;
+  refused: 'stale' | 'tombstoned' | null;
+}
+
+/**
+ * The whole batch in ONE statement, after `LOCK_DOCUMENTS` in the same transaction. Parameters:
  *
  * - $1 sink name, $2 model key
  * - $3 documents, jsonb array of {ord, tenant_id, document_id, document_version, chunk_count, title,
@@ -110,21 +142,36 @@ export const VECTOR_TYPE_OID = `SELECT to_regtype('vector')::oid AS oid`;
  * - $4..$8 chunks, parallel arrays: document ord, chunk index, content, content hash, embeddings
  *   (`vector[]`, sent in binary)
  *
- * CTEs: `upserted` writes every chunk (a replay that changes nothing writes no new tuple, so HNSW
- * sees no churn), `pruned` removes chunks at or beyond each document's chunk count (no orphans when
- * a document shrinks), `acl_given`/`acl_kept` upsert the document's ACL row, only ever raising its
- * acl_version. A document written with `acl: null` keeps its stored ACL; when it has none yet it
- * gets an empty one (visible to nobody, acl_version 0) so every stored document has a row.
- * All CTEs see the same snapshot; they never touch the same row (chunk indexes are validated to
- * be below the chunk count, documents are unique within a statement).
+ * CTEs: `fenced` moves the fence of the documents whose version it lets through (`fenceWrite`: newer,
+ * or equal and not tombstoned) and `docs` is those documents only, so a refused document writes
+ * nothing at all. `upserted` writes every chunk (a replay that changes nothing writes no new
+ * tuple, so HNSW sees no churn), `pruned` removes chunks at or beyond each document's chunk count
+ * (no orphans when a document shrinks), `acl_given`/`acl_kept` upsert the document's ACL row, only
+ * ever raising its acl_version. A document written with `acl: null` keeps its stored ACL; when it
+ * has none yet it gets an empty one (visible to nobody, acl_version 0) so every stored document
+ * has a row. All CTEs see the same snapshot; they never touch the same row (chunk indexes are
+ * validated to be below the chunk count, documents are unique within a statement). Returns one
+ * `FencedRow` per document.
  */
 export function writeDocumentsSql(names: ChunkTableNames, dimensions: number): string {
   checkInt('dimensions', dimensions, 1, MAX_DIMENSIONS);
   const t = names.qualified;
-  return `WITH docs AS (
+  return `WITH input AS (
   SELECT * FROM jsonb_to_recordset($3::jsonb) AS d(
     ord integer, tenant_id text, document_id text, document_version bigint, chunk_count integer,
     title text, metadata jsonb, acl text[], acl_version bigint)
+), prior AS (
+  SELECT f.tenant_id, f.document_id, f.version, f.tombstone FROM ${FENCE_TABLE} AS f JOIN input i
+    ON f.sink_name = $1 AND f.model_key = $2 AND f.tenant_id = i.tenant_id AND f.document_id = i.document_id
+), fenced AS (
+  INSERT INTO ${FENCE_TABLE} AS f (sink_name, tenant_id, document_id, model_key, version, tombstone)
+  SELECT $1, i.tenant_id, i.document_id, $2, i.document_version, false FROM input i
+  ON CONFLICT (sink_name, tenant_id, document_id, model_key) DO UPDATE SET
+    version = excluded.version, tombstone = false, updated_at = now()
+  WHERE f.version < excluded.version OR (f.version = excluded.version AND NOT f.tombstone)
+  RETURNING f.tenant_id, f.document_id
+), docs AS (
+  SELECT i.* FROM input i JOIN fenced USING (tenant_id, document_id)
 ), upserted AS (
   INSERT INTO ${t} AS t
     (sink_name, id, tenant_id, document_id, chunk_index, document_version, content_hash, model_key, title, metadata, content, embedding)
@@ -170,50 +217,109 @@ export function writeDocumentsSql(names: ChunkTableNames, dimensions: number): s
   WHERE a.document_version < excluded.document_version
   RETURNING 1
 )
-SELECT (SELECT count(*) FROM upserted)::integer AS upserted,
-       (SELECT count(*) FROM pruned)::integer AS pruned,
-       ((SELECT count(*) FROM acl_given) + (SELECT count(*) FROM acl_kept))::integer AS acl_rows`;
+SELECT i.ord,
+       CASE WHEN fenced.tenant_id IS NOT NULL THEN NULL WHEN p.tombstone THEN 'tombstoned' ELSE 'stale' END AS refused
+FROM input i
+LEFT JOIN fenced USING (tenant_id, document_id)
+LEFT JOIN prior p USING (tenant_id, document_id)
+ORDER BY i.ord`;
 }
 
 /**
  * Every chunk of the given documents from every given model table, and their ACL rows, in one
- * statement (atomic: a document is never left half-deleted). $1 sink name, $2 tenant ids,
- * $3 document ids (parallel arrays). Deleting what is not there is a no-op.
+ * statement after `LOCK_DOCUMENTS` (atomic: a document is never left half-deleted). $1 sink name,
+ * $2 tenant ids, $3 document ids, $4 delete versions (null: not fenced), $5 ACL versions (parallel
+ * arrays, one entry per document), $6 the model keys of `tables`, in the same order.
+ *
+ * A versioned delete moves each model's fence to a tombstone when it lets it through
+ * (`fenceDelete`: at least as new) and removes the chunks of the models it moved; the ACL row goes
+ * only when every model let it through (a model holding a newer version keeps the document
+ * searchable there). The tombstone keeps the newest ACL version of the removed ACL row. An
+ * unversioned delete removes everything and leaves no tombstone. Returns one `FencedRow` per
+ * document. Deleting what is not there is a no-op (and still leaves the tombstone).
  */
 export function deleteDocumentsSql(tables: ChunkTableNames[]): string {
   const ctes = tables.map(
     (names, i) => `chunks_${i} AS (
-  DELETE FROM ${names.qualified} AS c USING refs r
-  WHERE c.sink_name = $1 AND c.tenant_id = r.tenant_id AND c.document_id = r.document_id
+  DELETE FROM ${names.qualified} AS c USING accepted r
+  WHERE r.model_key = ($6::text[])[${i + 1}]
+    AND c.sink_name = $1 AND c.tenant_id = r.tenant_id AND c.document_id = r.document_id
   RETURNING 1
 )`,
   );
-  const counts = tables.map((_, i) => `(SELECT count(*) FROM chunks_${i})`);
   return `WITH refs AS (
-  SELECT DISTINCT * FROM unnest($2::text[], $3::text[]) AS r(tenant_id, document_id)
+  SELECT DISTINCT ON (tenant_id, document_id) *
+  FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[]) WITH ORDINALITY AS r(tenant_id, document_id, version, acl_version, ord)
+  ORDER BY tenant_id, document_id, version DESC NULLS FIRST
+), input AS (
+  SELECT u.tenant_id, u.document_id, (u.ord - 1)::integer AS ord
+  FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(tenant_id, document_id, ord)
+), models AS (
+  SELECT DISTINCT m AS model_key FROM unnest($6::text[]) AS m
+), stored_acl AS (
+  SELECT a.tenant_id, a.document_id, a.acl_version FROM ${ACL_TABLE} AS a JOIN refs r
+    ON a.sink_name = $1 AND a.tenant_id = r.tenant_id AND a.document_id = r.document_id
+), fenced AS (
+  INSERT INTO ${FENCE_TABLE} AS f (sink_name, tenant_id, document_id, model_key, version, tombstone, acl_version)
+  SELECT $1, r.tenant_id, r.document_id, m.model_key, r.version, true,
+         GREATEST(coalesce(r.acl_version, 0), coalesce(s.acl_version, 0))
+  FROM refs r CROSS JOIN models m LEFT JOIN stored_acl s USING (tenant_id, document_id)
+  WHERE r.version IS NOT NULL
+  ORDER BY 2, 3, 4
+  ON CONFLICT (sink_name, tenant_id, document_id, model_key) DO UPDATE SET
+    version = excluded.version, tombstone = true,
+    acl_version = GREATEST(f.acl_version, excluded.acl_version), updated_at = now()
+  WHERE f.version <= excluded.version
+  RETURNING f.tenant_id, f.document_id, f.model_key
+), accepted AS (
+  SELECT tenant_id, document_id, model_key FROM fenced
+  UNION ALL
+  SELECT r.tenant_id, r.document_id, m.model_key FROM refs r CROSS JOIN models m WHERE r.version IS NULL
+), verdict AS (
+  SELECT r.tenant_id, r.document_id,
+         (SELECT count(*) FROM accepted x WHERE x.tenant_id = r.tenant_id AND x.document_id = r.document_id)
+           = (SELECT count(*) FROM models) AS whole
+  FROM refs r
 ), ${[
     ...ctes,
     `acl AS (
-  DELETE FROM ${ACL_TABLE} AS a USING refs r
-  WHERE a.sink_name = $1 AND a.tenant_id = r.tenant_id AND a.document_id = r.document_id
+  DELETE FROM ${ACL_TABLE} AS a USING verdict v
+  WHERE v.whole AND a.sink_name = $1 AND a.tenant_id = v.tenant_id AND a.document_id = v.document_id
   RETURNING 1
 )`,
   ].join(', ')}
-SELECT (${counts.length > 0 ? counts.join(' + ') : '0'})::integer AS chunks, (SELECT count(*) FROM acl)::integer AS acl_rows`;
+SELECT i.ord, CASE WHEN v.whole THEN NULL ELSE 'stale' END AS refused
+FROM input i JOIN verdict v USING (tenant_id, document_id)
+ORDER BY i.ord`;
 }
 
 /**
- * New ACLs for documents, one statement. An ACL row is created when missing: the ACL may arrive
- * (priority lane) before the document's first content write, whose `acl: null` then keeps it.
- * Only raises acl_version. $1 sink name, $2 jsonb array of {tenant_id, document_id, acl, acl_version}.
+ * New ACLs for documents, one statement after `LOCK_DOCUMENTS`. An ACL row is created when
+ * missing: the ACL may arrive (priority lane) before the document's first content write, whose
+ * `acl: null` then keeps it. Only raises acl_version; an ACL at or below a tombstone's ACL version
+ * (`fenceAcl`) writes nothing, so a late revoke or grant cannot leave a row behind a delete.
+ * $1 sink name, $2 jsonb array of {ord, tenant_id, document_id, acl, acl_version}. Returns the
+ * refused writes as `FencedRow`s.
  */
-export const SET_ACLS = `INSERT INTO ${ACL_TABLE} AS a (sink_name, tenant_id, document_id, acl, acl_version, document_version)
-SELECT $1, w.tenant_id, w.document_id, w.acl, w.acl_version, 0
-FROM jsonb_to_recordset($2::jsonb) AS w(tenant_id text, document_id text, acl text[], acl_version bigint)
-ON CONFLICT (sink_name, tenant_id, document_id) DO UPDATE SET
-  acl = excluded.acl, acl_version = excluded.acl_version, updated_at = now()
-WHERE a.acl_version < excluded.acl_version
-   OR (a.acl_version = excluded.acl_version AND a.acl IS DISTINCT FROM excluded.acl)`;
+export const SET_ACLS = `WITH w AS (
+  SELECT * FROM jsonb_to_recordset($2::jsonb) AS w(ord integer, tenant_id text, document_id text, acl text[], acl_version bigint)
+), blocked AS (
+  SELECT w.ord, w.tenant_id, w.document_id FROM w
+  WHERE EXISTS (
+    SELECT 1 FROM ${FENCE_TABLE} AS f
+    WHERE f.sink_name = $1 AND f.tenant_id = w.tenant_id AND f.document_id = w.document_id
+      AND f.tombstone AND f.acl_version >= w.acl_version)
+), written AS (
+  INSERT INTO ${ACL_TABLE} AS a (sink_name, tenant_id, document_id, acl, acl_version, document_version)
+  SELECT $1, w.tenant_id, w.document_id, w.acl, w.acl_version, 0
+  FROM w WHERE w.ord NOT IN (SELECT ord FROM blocked)
+  ON CONFLICT (sink_name, tenant_id, document_id) DO UPDATE SET
+    acl = excluded.acl, acl_version = excluded.acl_version, updated_at = now()
+  WHERE a.acl_version < excluded.acl_version
+     OR (a.acl_version = excluded.acl_version AND a.acl IS DISTINCT FROM excluded.acl)
+  RETURNING 1
+)
+SELECT ord, 'tombstoned' AS refused FROM blocked ORDER BY ord`;
 
 /**
  * Session settings of a search transaction. Iterative index scans (pgvector 0.8) keep the HNSW

@@ -4,8 +4,8 @@ import fc from 'fast-check';
 import { isPoison } from '../../../domain/errors.ts';
 import type { DocumentWrite, StoredChunk } from '../types.ts';
 import {
-  checkAclWrite,
-  checkDocumentRef,
+  aclBytes,
+  aclUpdates,
   checkDocumentWrite,
   chunkMetadata,
   compareBytes,
@@ -22,28 +22,11 @@ import {
   type Metadata,
 } from './encoding.ts';
 import { planWaves } from '../batch.ts';
+import { sampleWrite } from '../test-fixtures.ts';
 
 const limits = { dimensions: 3, maxMetadataBytes: 40_960, maxUpsertBytes: 2_000_000 };
 
-function write(overrides: Partial<DocumentWrite> = {}): DocumentWrite {
-  return {
-    tenantId: 't1',
-    documentId: 'doc:1#x',
-    documentVersion: 2,
-    chunkCount: 2,
-    contentHash: 'h',
-    title: 'T',
-    metadata: { category: 'a' },
-    chunks: [0, 1].map((index) => ({
-      index,
-      content: `c${index}`,
-      contentHash: `h${index}`,
-      embedding: new Float32Array(3).fill(index + 0.5),
-    })),
-    acl: { principals: ['alice'], aclVersion: 3 },
-    ...overrides,
-  };
-}
+const write = sampleWrite;
 
 describe('pinecone metadata', () => {
   it('converts to Pinecone types: nulls dropped, lists of strings, nested values as JSON', () => {
@@ -98,48 +81,32 @@ describe('pinecone write validation', () => {
   it('rejects what Pinecone would refuse or what would corrupt the index, as poison', () => {
     const nan = write();
     nan.chunks[0]!.embedding[1] = Number.NaN;
+    // The shared checks (validate.test.ts) run first; one of them stands for all.
     const cases: [string, DocumentWrite, string][] = [
-      [
-        'wrong dimensions',
-        write({ chunks: [{ ...write().chunks[0]!, embedding: new Float32Array(4) }] }),
-        'invalid_vector',
-      ],
-      ['NaN', nan, 'invalid_vector'],
-      ['index beyond chunkCount', write({ chunkCount: 1 }), 'invalid_write'],
-      ['repeated index', write({ chunks: [write().chunks[0]!, write().chunks[0]!] }), 'invalid_write'],
-      ['negative version', write({ documentVersion: -1 }), 'invalid_write'],
-      ['bad previousChunkCount', write({ previousChunkCount: 1.5 }), 'invalid_write'],
-      [': in tenant', write({ tenantId: 'a:b' }), 'invalid_write'],
-      ['empty document id', write({ documentId: '' }), 'invalid_write'],
-      ['control character', write({ documentId: 'a\u0000b' }), 'invalid_write'],
-      [
-        'non-string principal',
-        write({ acl: { principals: [1 as unknown as string], aclVersion: 1 } }),
-        'invalid_write',
-      ],
-      ['metadata array', write({ metadata: [] as unknown as Record<string, unknown> }), 'invalid_write'],
+      ['NaN (shared check)', nan, 'invalid_vector'],
+      ['vector id over 512 bytes', write({ documentId: 'd'.repeat(510) }), 'invalid_write'],
       ['metadata over 40 KB', write({ metadata: { category: 'x'.repeat(41_000) } }), 'metadata_too_large'],
       [
-        'ACL over 40 KB',
-        write({ acl: { principals: Array.from({ length: 3000 }, (_, i) => `principal-${i}`), aclVersion: 1 } }),
-        'metadata_too_large',
+        'a record over the upsert request limit',
+        write({ metadata: { category: 'x'.repeat(30_000) } }),
+        'invalid_write',
       ],
     ];
     for (const [name, w, reason] of cases) {
-      const error = checkDocumentWrite(w, limits, 'm.v1');
+      const error = checkDocumentWrite(
+        w,
+        name.includes('request limit') ? { ...limits, maxUpsertBytes: 20_000 } : limits,
+        'm.v1',
+      );
       assert.ok(error && isPoison(error), name);
       assert.equal(error.reason, reason, name);
     }
   });
 
-  it('checks ACL writes and delete refs', () => {
-    const ok = { tenantId: 't', documentId: 'd', principals: ['a'], aclVersion: 1, chunkCount: 1 };
-    assert.equal(checkAclWrite(ok, 512), null);
-    assert.ok(checkAclWrite({ ...ok, aclVersion: -1 }, 512));
-    assert.ok(checkAclWrite({ ...ok, chunkCount: -1 }, 512));
-    assert.ok(checkAclWrite({ ...ok, principals: 'a' as unknown as string[] }, 512));
-    assert.equal(checkDocumentRef({ tenantId: 't', documentId: 'd' }), null);
-    assert.ok(checkDocumentRef({ tenantId: 't:x', documentId: 'd' }));
+  it('an ACL too large for a record is not refused here: the sink fails it closed when it writes', () => {
+    const huge = { principals: Array.from({ length: 3000 }, (_, i) => `principal-${i}`), aclVersion: 1 };
+    assert.equal(checkDocumentWrite(write({ acl: huge }), limits, 'm.v1'), null);
+    assert.ok(aclBytes(huge.principals) > limits.maxMetadataBytes);
   });
 });
 
@@ -296,5 +263,38 @@ describe('pinecone reads', () => {
     // U+FF5E sorts before U+1F600 in UTF-16 code units only the other way round.
     assert.ok(compareBytes('\uff5e', '\u{1f600}') < 0);
     assert.ok('\uff5e' > '\u{1f600}');
+  });
+});
+
+describe('pinecone ACL updates', () => {
+  const revoke = { tenantId: 't', documentId: 'd', principals: ['alice'], aclVersion: 4, chunkCount: 2 };
+
+  it("reach every chunk of each model's index, by that model's chunk count", () => {
+    const write = { ...revoke, chunkCounts: { 'a.v1': 2, 'b.v1': 5 } };
+    assert.deepEqual(
+      aclUpdates([write], 'a.v1').map((u) => u.id),
+      ['t:d#0', 't:d#1'],
+    );
+    assert.deepEqual(
+      aclUpdates([write], 'b.v1').map((u) => u.id),
+      ['t:d#0', 't:d#1', 't:d#2', 't:d#3', 't:d#4'],
+    );
+    // A model the write does not name: the document's count.
+    assert.equal(aclUpdates([write], 'c.v1').length, 2);
+    for (const u of aclUpdates([write], 'b.v1')) {
+      assert.deepEqual(u, { position: 0, namespace: 't', id: u.id, metadata: { acl: ['alice'], acl_version: 4 } });
+    }
+  });
+
+  it('fail closed: the same ids with an empty ACL at the new version', () => {
+    const updates = aclUpdates([revoke, { ...revoke, documentId: 'e', chunkCount: 1 }], 'a.v1', true);
+    assert.deepEqual(
+      updates.map((u) => [u.position, u.id, u.metadata]),
+      [
+        [0, 't:d#0', { acl: [], acl_version: 4 }],
+        [0, 't:d#1', { acl: [], acl_version: 4 }],
+        [1, 't:e#0', { acl: [], acl_version: 4 }],
+      ],
+    );
   });
 });

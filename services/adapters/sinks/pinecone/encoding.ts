@@ -15,12 +15,15 @@
  * | allowlisted metadata | flattened to Pinecone's types (string, number, boolean, list of strings) |
  *
  * Pinecone refuses null metadata values, nested objects and records over 40 KB of metadata: nulls
- * are dropped, nested values become JSON strings, and a document whose metadata is still too
- * large is a poison message (it would fail the same way on every attempt).
+ * are dropped, nested values become JSON strings, and a document whose allowlisted metadata is
+ * still too large is a poison message (it would fail the same way on every attempt). An ACL too
+ * large to fit fails closed instead (the sink writes an empty one and reports the item).
  */
 import { PoisonMessageError } from '../../../domain/errors.ts';
-import { chunkId, invalidIdReason, parseChunkId } from '../../../domain/types.ts';
-import type { AclWrite, DocumentRef, DocumentWrite, StoredChunk, StoredDocument } from '../types.ts';
+import { chunkId, parseChunkId } from '../../../domain/types.ts';
+import type { AclWrite, ChunkVector, DocumentWrite, StoredChunk, StoredDocument } from '../types.ts';
+import type { FenceRow } from '../fence.ts';
+import { checkDocumentWrite as checkWrite, chunkCountIn, invalidWrite } from '../validate.ts';
 
 /** Pinecone's metadata value types. */
 export type MetadataValue = string | number | boolean | string[];
@@ -112,28 +115,6 @@ export const jsonBytes = (value: unknown): number => Buffer.byteLength(JSON.stri
 
 // ---- validation --------------------------------------------------------------------------------
 
-function invalid(message: string): PoisonMessageError {
-  return new PoisonMessageError('invalid_write', message);
-}
-
-const isVersion = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-
-function checkIds(tenantId: unknown, documentId: unknown): string | null {
-  if (typeof tenantId !== 'string') return 'tenant id must be a string';
-  if (typeof documentId !== 'string') return 'document id must be a string';
-  const tenant = invalidIdReason('tenant_id', tenantId);
-  if (tenant) return `tenant id ${tenant}`;
-  const document = invalidIdReason('document_id', documentId);
-  if (document) return `document id ${document}`;
-  return null;
-}
-
-function checkPrincipals(principals: unknown): string | null {
-  if (!Array.isArray(principals)) return 'acl principals must be an array';
-  for (const p of principals) if (typeof p !== 'string') return 'acl principals must be strings';
-  return null;
-}
-
 export interface WriteLimits {
   dimensions: number;
   maxMetadataBytes: number;
@@ -142,104 +123,102 @@ export interface WriteLimits {
 }
 
 /**
- * Why a document write can never succeed in Pinecone, or null: ids that cannot form a chunk id,
- * versions that are not integers, chunk indexes outside [0, chunkCount) or repeated, embeddings
- * of other dimensions or with NaN/Infinity, and metadata over Pinecone's 40 KB per record.
+ * Why a document write can never succeed in Pinecone, or null: the shared checks (`validate.ts`),
+ * then per chunk a vector id over 512 bytes, allowlisted metadata over Pinecone's 40 KB per record
+ * (without the ACL: an ACL that does not fit fails closed when written, see the sink), and a
+ * record that could not fit an upsert request on its own.
  */
 export function checkDocumentWrite(
   write: DocumentWrite,
   limits: WriteLimits,
   modelKey: string,
-  acl: string[] = [],
 ): PoisonMessageError | null {
-  const where = `${String(write.tenantId)}:${String(write.documentId)}`;
-  const ids = checkIds(write.tenantId, write.documentId);
-  if (ids) return invalid(`${where}: ${ids}`);
-  if (!isVersion(write.documentVersion)) return invalid(`${where}: documentVersion must be a non-negative integer`);
-  if (!isVersion(write.chunkCount)) return invalid(`${where}: chunkCount must be a non-negative integer`);
-  if (write.previousChunkCount !== undefined && !isVersion(write.previousChunkCount)) {
-    return invalid(`${where}: previousChunkCount must be a non-negative integer`);
-  }
-  if (write.metadata === null || typeof write.metadata !== 'object' || Array.isArray(write.metadata)) {
-    return invalid(`${where}: metadata must be an object`);
-  }
-  let base: Metadata;
-  try {
-    JSON.stringify(write.metadata);
-    base = documentMetadata(write.metadata);
-  } catch (error) {
-    return invalid(`${where}: metadata is not JSON: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  if (write.acl !== null) {
-    const why = checkPrincipals(write.acl?.principals);
-    if (why) return invalid(`${where}: ${why}`);
-    if (!isVersion(write.acl.aclVersion)) return invalid(`${where}: aclVersion must be a non-negative integer`);
-  }
-  if (!Array.isArray(write.chunks)) return invalid(`${where}: chunks must be an array`);
-  const seen = new Set<number>();
-  for (const chunk of write.chunks) {
-    const at = `${where}#${String(chunk.index)}`;
-    if (!Number.isInteger(chunk.index) || chunk.index < 0 || chunk.index >= write.chunkCount) {
-      return invalid(`${at}: chunk index must be an integer in [0, chunkCount=${write.chunkCount})`);
-    }
-    if (seen.has(chunk.index)) return invalid(`${at}: chunk index repeated`);
-    seen.add(chunk.index);
-    if (typeof chunk.contentHash !== 'string') return invalid(`${at}: contentHash must be a string`);
-    if (!(chunk.embedding instanceof Float32Array) || chunk.embedding.length !== limits.dimensions) {
-      return new PoisonMessageError(
-        'invalid_vector',
-        `${at}: embedding has ${chunk.embedding?.length ?? 'no'} dimensions, the index has ${limits.dimensions}`,
-      );
-    }
-    for (const x of chunk.embedding) {
-      if (!Number.isFinite(x)) {
-        return new PoisonMessageError('invalid_vector', `${at}: embedding has a non-finite value`);
+  let base: Metadata | undefined;
+  return checkWrite(write, limits.dimensions, {
+    chunk: (w, chunk, at) => {
+      const id = chunkId(w.tenantId, w.documentId, chunk.index);
+      if (Buffer.byteLength(id, 'utf8') > MAX_VECTOR_ID_BYTES) {
+        return invalidWrite(`${at}: the vector id is longer than ${MAX_VECTOR_ID_BYTES} bytes`);
       }
-    }
-    const id = chunkId(write.tenantId, write.documentId, chunk.index);
-    if (Buffer.byteLength(id, 'utf8') > MAX_VECTOR_ID_BYTES) {
-      return invalid(`${at}: the vector id is longer than ${MAX_VECTOR_ID_BYTES} bytes`);
-    }
-    const metadata = chunkMetadata(base, {
-      documentId: write.documentId,
-      chunkIndex: chunk.index,
-      documentVersion: write.documentVersion,
-      acl: write.acl?.principals ?? acl,
-      aclVersion: write.acl?.aclVersion ?? 0,
-      modelKey,
-      contentHash: chunk.contentHash,
-    });
-    const bytes = jsonBytes(metadata);
-    if (bytes > limits.maxMetadataBytes) {
-      return new PoisonMessageError(
-        'metadata_too_large',
-        `${at}: ${bytes} bytes of metadata (allowlisted metadata and ACL); Pinecone allows ${limits.maxMetadataBytes}`,
+      base ??= documentMetadata(w.metadata);
+      const bytes = jsonBytes(
+        chunkMetadata(base, chunkFacts(w, chunk, { principals: [], aclVersion: w.acl?.aclVersion ?? 0 }, modelKey)),
       );
-    }
-    // A record alone over the request limit could never be sent (e.g. tens of thousands of dimensions).
-    if (bytes + 30 * limits.dimensions + MAX_VECTOR_ID_BYTES > limits.maxUpsertBytes) {
-      return invalid(`${at}: one record would exceed the upsert request limit of ${limits.maxUpsertBytes} bytes`);
-    }
-  }
-  return null;
+      if (bytes > limits.maxMetadataBytes) {
+        return new PoisonMessageError(
+          'metadata_too_large',
+          `${at}: ${bytes} bytes of allowlisted metadata; Pinecone allows ${limits.maxMetadataBytes} per record`,
+        );
+      }
+      // A record alone over the request limit could never be sent (e.g. tens of thousands of dimensions).
+      if (bytes + 30 * limits.dimensions + MAX_VECTOR_ID_BYTES > limits.maxUpsertBytes) {
+        return invalidWrite(
+          `${at}: one record would exceed the upsert request limit of ${limits.maxUpsertBytes} bytes`,
+        );
+      }
+      return null;
+    },
+  });
 }
 
-export function checkAclWrite(write: AclWrite, maxChunks: number): PoisonMessageError | null {
-  const where = `${String(write.tenantId)}:${String(write.documentId)}`;
-  const ids = checkIds(write.tenantId, write.documentId);
-  if (ids) return invalid(`${where}: ${ids}`);
-  const why = checkPrincipals(write.principals);
-  if (why) return invalid(`${where}: ${why}`);
-  if (!isVersion(write.aclVersion)) return invalid(`${where}: aclVersion must be a non-negative integer`);
-  if (!isVersion(write.chunkCount) || write.chunkCount > Math.max(maxChunks, 1_000_000)) {
-    return invalid(`${where}: chunkCount must be a non-negative integer`);
-  }
-  return null;
+/** JSON bytes an ACL adds to a record's metadata (`"acl":[...]`). */
+export function aclBytes(principals: readonly string[]): number {
+  return jsonBytes({ acl: principals }) - 2;
 }
 
-export function checkDocumentRef(ref: DocumentRef): PoisonMessageError | null {
-  const ids = checkIds(ref.tenantId, ref.documentId);
-  return ids ? invalid(`${String(ref.tenantId)}:${String(ref.documentId)}: ${ids}`) : null;
+function chunkFacts(
+  write: DocumentWrite,
+  chunk: ChunkVector,
+  acl: { principals: readonly string[]; aclVersion: number },
+  modelKey: string,
+): ChunkFacts {
+  return {
+    documentId: write.documentId,
+    chunkIndex: chunk.index,
+    documentVersion: write.documentVersion,
+    acl: [...acl.principals],
+    aclVersion: acl.aclVersion,
+    modelKey,
+    contentHash: chunk.contentHash,
+  };
+}
+
+/** The upsert records of a document's chunks, carrying `acl`. */
+export function chunkRecords(
+  write: DocumentWrite,
+  acl: { principals: readonly string[]; aclVersion: number },
+  modelKey: string,
+): UpsertRecord[] {
+  const base = documentMetadata(write.metadata);
+  return write.chunks.map((chunk) => ({
+    id: chunkId(write.tenantId, write.documentId, chunk.index),
+    values: Array.from(chunk.embedding),
+    metadata: chunkMetadata(base, chunkFacts(write, chunk, acl, modelKey)),
+  }));
+}
+
+/** One per-record ACL update: `position` is the write's index in the given list. */
+export interface AclUpdate {
+  position: number;
+  namespace: string;
+  id: string;
+  metadata: Metadata;
+}
+
+/**
+ * The per-record updates that put each write's ACL (`empty`: an empty ACL, fail closed) on every
+ * chunk of its document in the index of `modelKey`: ids `#0..#n-1`, `n` being that model's chunk
+ * count (`chunkCountIn`), not another model's.
+ */
+export function aclUpdates(writes: readonly AclWrite[], modelKey: string, empty = false): AclUpdate[] {
+  return writes.flatMap((w, position) =>
+    idRange(w.tenantId, w.documentId, 0, chunkCountIn(w, modelKey)).map((id) => ({
+      position,
+      namespace: w.tenantId,
+      id,
+      metadata: { acl: empty ? [] : [...w.principals], acl_version: w.aclVersion },
+    })),
+  );
 }
 
 // ---- requests ----------------------------------------------------------------------------------
@@ -453,4 +432,41 @@ export function storedDocument(chunks: readonly StoredChunk[]): StoredDocument {
   };
 }
 
-export const documentKey = (ref: DocumentRef): string => `${ref.tenantId}\u0000${ref.documentId}`;
+// ---- tombstone markers (the sink's fence, see docs/pinecone.md) ---------------------------------
+
+/**
+ * The id of a document's tombstone marker: `tenant:document~tombstone`. Never a chunk id (chunk ids
+ * end in `#<index>`) and outside the document's `tenant:document#` prefix, so listings, the
+ * reconciler and `inspect` skip it, deletes of the document's chunks never remove it, and search
+ * never finds it (it has no `acl`).
+ */
+export function tombstoneId(tenantId: string, documentId: string): string {
+  return `${tenantId}:${documentId}~tombstone`;
+}
+
+/** The marker record of a delete: a unit vector (cosine refuses zeros) and the delete's versions. */
+export function tombstoneRecord(
+  ref: { tenantId: string; documentId: string; version: number; aclVersion?: number },
+  dimensions: number,
+): UpsertRecord {
+  const values = new Array<number>(dimensions).fill(0);
+  values[0] = 1;
+  return {
+    id: tombstoneId(ref.tenantId, ref.documentId),
+    values,
+    metadata: {
+      vecsync_tombstone: true,
+      document_id: ref.documentId,
+      document_version: ref.version,
+      acl_version: ref.aclVersion ?? 0,
+    },
+  };
+}
+
+/** A fetched marker as the fence row it stands for (see `../fence.ts`), or undefined. */
+export function decodeTombstone(metadata: Record<string, unknown> | undefined): FenceRow | undefined {
+  if (!metadata || metadata.vecsync_tombstone !== true) return undefined;
+  const version = numberOf(metadata.document_version);
+  if (version === undefined) return undefined;
+  return { version, tombstone: true, aclVersion: numberOf(metadata.acl_version) ?? 0 };
+}

@@ -17,11 +17,13 @@
  *   docs/pinecone.md for the trade-off against re-upserting fetched vectors).
  */
 import { Pinecone, type Index, type PineconeRecord, type RecordMetadata } from '@pinecone-database/pinecone';
-import { ConfigError, isPoison, isRetriable } from '../../../domain/errors.ts';
+import { ConfigError, PoisonMessageError, isPoison, isRetriable } from '../../../domain/errors.ts';
 import type { Logger } from '../../telemetry/log.ts';
 import { withRetry } from '../../../domain/retry.ts';
 import { chunkId } from '../../../domain/types.ts';
-import { applyInWaves, writeIsolated } from '../batch.ts';
+import { driveItems } from '../driver.ts';
+import { fenceWrite, type FenceRow } from '../fence.ts';
+import { checkAclWrite, checkDocumentRef, checkQueryDimensions, checkSearchQuery, documentKey } from '../validate.ts';
 import type {
   AclWrite,
   DocumentRef,
@@ -37,26 +39,26 @@ import type {
 } from '../types.ts';
 import { pineconeConfigFrom, type PineconeConfig, type PineconeOptions, type PineconeRootConfig } from './config.ts';
 import {
-  checkAclWrite,
-  checkDocumentRef,
+  aclBytes,
+  aclUpdates,
   checkDocumentWrite,
-  chunkMetadata,
+  chunkRecords,
   compareBytes,
   compareChunks,
   decodeRecord,
-  documentKey,
-  documentMetadata,
+  decodeTombstone,
   documentPrefix,
   fetchBatches,
-  idRange,
+  jsonBytes,
   ownChunkIndexes,
   packUpserts,
   shrinkIds,
   sizeRecord,
   slices,
   storedDocument,
+  tombstoneId,
+  tombstoneRecord,
   tryParseChunkId,
-  type Metadata,
   type SizedRecord,
 } from './encoding.ts';
 import { classifyPineconeError, pineconeFetch, toSinkError } from './errors.ts';
@@ -64,8 +66,13 @@ import { checkPineconeHealth } from './health.ts';
 import { mapBounded, Pacer, valuesOrThrow } from './pacing.ts';
 import { resolveTarget, type IndexTarget } from './targets.ts';
 
-/** The most results one search may ask for (Pinecone: topK ≤ 1,000 when metadata is included). */
-export const MAX_TOP_K = 1000;
+/** How the per-item driver reads this sink's failures (errors.ts): poison is one item's. */
+const PINECONE_ITEM_ERRORS = {
+  isItemError: isPoison,
+  // A rejected key or missing index fails every later write the same way; it is thrown, loudly.
+  stopsLaterWaves: (error: unknown) => isRetriable(error) || error instanceof ConfigError,
+  throwsOn: (error: unknown) => error instanceof ConfigError,
+};
 
 interface IndexHandle {
   target: IndexTarget;
@@ -110,154 +117,77 @@ export class PineconeSink implements Sink {
 
   async writeDocuments(index: IndexSpec, writes: DocumentWrite[]): Promise<ItemResult[]> {
     this.#assertOpen();
-    const results = new Array<ItemResult>(writes.length);
-    let handle: IndexHandle;
-    try {
-      handle = await this.#required(index);
-    } catch (error) {
-      if (isRetriable(error)) return writes.map(() => ({ ok: false, error }));
-      throw error;
-    }
-    const limits = {
-      dimensions: handle.dimensions,
-      maxMetadataBytes: this.#config.maxMetadataBytes,
-      maxUpsertBytes: this.#config.maxUpsertBytes,
-    };
-    const valid: number[] = [];
-    writes.forEach((write, i) => {
-      const bad = checkDocumentWrite(write, limits, index.modelKey);
-      if (bad) results[i] = { ok: false, error: bad };
-      else valid.push(i);
+    return driveItems(writes, async () => {
+      const handle = await this.#required(index);
+      const limits = {
+        dimensions: handle.dimensions,
+        maxMetadataBytes: this.#config.maxMetadataBytes,
+        maxUpsertBytes: this.#config.maxUpsertBytes,
+      };
+      // What this call already wrote per document: a later write of the same document in the same
+      // call must still remove those chunks, and may need that ACL, before Pinecone shows either.
+      const state: CallState = { written: new Map(), acls: new Map() };
+      return {
+        check: (write) => checkDocumentWrite(write, limits, index.modelKey),
+        keyOf: documentKey,
+        write: (items) => this.#writeBatch(handle, items, state),
+        afterWave: (items, outcome) =>
+          outcome.forEach((result, k) => {
+            if (!result.ok) return;
+            const item = items[k] as DocumentWrite;
+            const key = documentKey(item);
+            state.written.set(key, Math.max(state.written.get(key) ?? 0, item.chunkCount));
+            if (item.acl !== null) state.acls.set(key, item.acl);
+          }),
+        ...PINECONE_ITEM_ERRORS,
+      };
     });
-    // What this call already wrote per document: a later write of the same document in the same
-    // call must still remove those chunks, and may need that ACL, before Pinecone shows either.
-    const state: CallState = { written: new Map(), acls: new Map() };
-    const run = (items: DocumentWrite[]) => this.#writeBatch(handle, items, state);
-    await applyInWaves(
-      valid,
-      (i) => documentKey(writes[i] as DocumentWrite),
-      results,
-      async (positions) => {
-        const items = positions.map((i) => writes[i] as DocumentWrite);
-        const outcome = await writeIsolated(items, {
-          runBatch: run,
-          runOne: (item) => run([item]),
-          isItemError: isPoison,
-          toItemError: (error) => error,
-        });
-        outcome.forEach((result, k) => {
-          if (!result.ok) return;
-          const item = items[k] as DocumentWrite;
-          const key = documentKey(item);
-          state.written.set(key, Math.max(state.written.get(key) ?? 0, item.chunkCount));
-          if (item.acl !== null) state.acls.set(key, item.acl);
-        });
-        return outcome;
-      },
-      // A rejected key or missing index fails every later write the same way.
-      (error) => isRetriable(error) || error instanceof ConfigError,
-    );
-    return throwIfConfig(results);
   }
 
   async deleteDocuments(indexes: IndexSpec[], refs: DocumentRef[]): Promise<ItemResult[]> {
     this.#assertOpen();
-    const results = new Array<ItemResult>(refs.length);
-    let handles: IndexHandle[];
-    try {
-      handles = await this.#indexes(indexes);
-    } catch (error) {
-      if (isRetriable(error)) return refs.map(() => ({ ok: false, error }));
-      throw error;
-    }
-    const valid: number[] = [];
-    refs.forEach((ref, i) => {
-      const bad = checkDocumentRef(ref);
-      if (bad) results[i] = { ok: false, error: bad };
-      else valid.push(i);
+    return driveItems(refs, async () => {
+      const handles = await this.#indexes(indexes);
+      // Deletes are idempotent: repeated documents need no waves.
+      return {
+        check: checkDocumentRef,
+        write: async (items) => {
+          for (const handle of handles) {
+            // The marker first: a write still in flight re-checks it once it has landed.
+            await this.#markTombstones(handle, items);
+            await this.#deleteBatch(handle, items);
+          }
+        },
+        ...PINECONE_ITEM_ERRORS,
+      };
     });
-    const items = valid.map((i) => refs[i] as DocumentRef);
-    // Deletes are idempotent: repeated documents need no waves.
-    for (const handle of handles) {
-      const outcome = await writeIsolated(items, {
-        runBatch: (batch) => this.#deleteBatch(handle, batch),
-        runOne: (item) => this.#deleteBatch(handle, [item]),
-        isItemError: isPoison,
-        toItemError: (error) => error,
-      });
-      outcome.forEach((result, k) => {
-        const i = valid[k] as number;
-        if (results[i] === undefined || (results[i].ok && !result.ok)) results[i] = result;
-      });
-    }
-    for (const i of valid) results[i] ??= { ok: true };
-    return throwIfConfig(results);
   }
 
   /**
-   * Per-record `update` of `acl` and `acl_version` on chunks `#0..#chunkCount-1` of each document,
-   * at most `aclUpdateConcurrency` in flight and `updatesPerSecond` per namespace. No read, no
-   * vector resent, no re-embedding; the records' content and versions stay as they are.
+   * Per-record `update` of `acl` and `acl_version` on chunks `#0..#n-1` of each document in each
+   * index, `n` being that model's chunk count (`chunkCountIn`), at most `aclUpdateConcurrency` in
+   * flight and `updatesPerSecond` per namespace. No read, no vector resent, no re-embedding; the
+   * records' content and versions stay as they are. An ACL Pinecone cannot hold fails closed.
    */
   async setAcls(indexes: IndexSpec[], writes: AclWrite[]): Promise<ItemResult[]> {
     this.#assertOpen();
-    const results = new Array<ItemResult>(writes.length);
-    let handles: IndexHandle[];
-    try {
-      handles = await this.#indexes(indexes);
-    } catch (error) {
-      if (isRetriable(error)) return writes.map(() => ({ ok: false, error }));
-      throw error;
-    }
-    const valid: number[] = [];
-    writes.forEach((write, i) => {
-      const bad = checkAclWrite(write, this.#config.maxChunks);
-      if (bad) results[i] = { ok: false, error: bad };
-      else valid.push(i);
+    return driveItems(writes, async () => {
+      const handles = await this.#indexes(indexes);
+      return {
+        check: checkAclWrite,
+        keyOf: documentKey,
+        write: (items) => this.#aclBatch(handles, items),
+        ...PINECONE_ITEM_ERRORS,
+      };
     });
-    await applyInWaves(
-      valid,
-      (i) => documentKey(writes[i] as AclWrite),
-      results,
-      async (positions) => {
-        const items = positions.map((i) => writes[i] as AclWrite);
-        const merged: ItemResult[] = items.map(() => ({ ok: true }));
-        for (const handle of handles) {
-          const outcome = await writeIsolated(items, {
-            runBatch: (batch) => this.#aclBatch(handle, batch),
-            runOne: (item) => this.#aclBatch(handle, [item]),
-            isItemError: isPoison,
-            toItemError: (error) => error,
-          });
-          outcome.forEach((result, k) => {
-            if (merged[k]!.ok && !result.ok) merged[k] = result;
-          });
-          if (outcome.some((r) => !r.ok && isRetriable(r.error))) break;
-        }
-        return merged;
-      },
-      // A rejected key or missing index fails every later write the same way.
-      (error) => isRetriable(error) || error instanceof ConfigError,
-    );
-    return throwIfConfig(results);
   }
 
   async search(query: SearchQuery): Promise<SearchHit[]> {
     this.#assertOpen();
-    if (!Number.isInteger(query.topK) || query.topK < 1 || query.topK > MAX_TOP_K) {
-      throw new ConfigError(`search: topK must be an integer in [1, ${MAX_TOP_K}], got ${query.topK}`);
-    }
-    if (!query.tenantId || !query.principal) throw new ConfigError('search: tenant and principal are required');
-    if (!(query.vector instanceof Float32Array) || !query.vector.every(Number.isFinite)) {
-      throw new ConfigError('search: the query vector must be a Float32Array of finite numbers');
-    }
+    checkSearchQuery(query);
     const handle = await this.#handle(query.modelKey, undefined, false);
     if (!handle) throw new ConfigError(`search: the Pinecone sink has no index for model ${query.modelKey}`);
-    if (query.vector.length !== handle.dimensions) {
-      throw new ConfigError(
-        `search: the query vector has ${query.vector.length} dimensions, model ${query.modelKey} has ${handle.dimensions}`,
-      );
-    }
+    checkQueryDimensions(query, handle.dimensions);
     const response = await this.#call('search', () =>
       handle.index.query({
         namespace: query.tenantId,
@@ -388,36 +318,107 @@ export class PineconeSink implements Sink {
 
   // ---- writes ----------------------------------------------------------------------------------
 
-  async #writeBatch(handle: IndexHandle, items: DocumentWrite[], state: CallState): Promise<void> {
+  /**
+   * Upserts the documents' chunks and prunes the ids beyond. A document whose ACL Pinecone cannot
+   * hold (record metadata over the limit with it, within it without) fails closed: its chunks are
+   * written with an empty ACL at the new ACL version, so nobody finds it rather than the old,
+   * wider ACL staying searchable, and the item is reported as poison `acl_too_large`.
+   */
+  async #writeBatch(handle: IndexHandle, batch: DocumentWrite[], state: CallState): Promise<ItemResult[]> {
+    // Fence, before: a write behind a tombstone it does not beat is not sent at all.
+    const before = await this.#tombstones(handle, batch);
+    const outcome = new Map<DocumentWrite, ItemResult>();
+    for (const w of batch) {
+      const verdict = fenceWrite(before.get(documentKey(w)), w.documentVersion);
+      if (!verdict.apply) outcome.set(w, { ok: true, fenced: verdict.reason });
+    }
+    const items = batch.filter((w) => !outcome.has(w));
+    if (items.length > 0) {
+      const results = await this.#upsertDocuments(handle, items, state);
+      items.forEach((w, k) => outcome.set(w, results[k] as ItemResult));
+      // Fence, after: a delete that came while this write was in flight (its ledger lock lost)
+      // left a marker; the write's chunks are removed again, so the delete stays a delete.
+      const after = await this.#tombstones(handle, items);
+      const overtaken = items.filter((w) => !fenceWrite(after.get(documentKey(w)), w.documentVersion).apply);
+      if (overtaken.length > 0) {
+        this.#log?.warn(
+          { sink: this.name, documents: overtaken.length },
+          'pinecone sink: a delete overtook a write in flight; removing the write again',
+        );
+        await this.#deleteBatch(handle, overtaken);
+        for (const w of overtaken) outcome.set(w, { ok: true, fenced: 'tombstoned' });
+      }
+    }
+    return batch.map((w) => outcome.get(w) as ItemResult);
+  }
+
+  /** The documents' tombstone markers (none: not deleted, or deleted without a version). */
+  async #tombstones(handle: IndexHandle, refs: DocumentRef[]): Promise<Map<string, FenceRow>> {
+    const out = new Map<string, FenceRow>();
+    const byNamespace = new Map<string, DocumentRef[]>();
+    for (const r of refs) push(byNamespace, r.tenantId, [r]);
+    for (const [namespace, docs] of byNamespace) {
+      const records = await this.#fetch(
+        handle,
+        namespace,
+        docs.map((r) => tombstoneId(r.tenantId, r.documentId)),
+      );
+      for (const r of docs) {
+        const fence = decodeTombstone(records.get(tombstoneId(r.tenantId, r.documentId))?.metadata);
+        if (fence) out.set(documentKey(r), fence);
+      }
+    }
+    return out;
+  }
+
+  /** Upserts the markers of versioned deletes (never lowering one a later delete left). */
+  async #markTombstones(handle: IndexHandle, refs: DocumentRef[]): Promise<void> {
+    const versioned = refs.filter((r): r is DocumentRef & { version: number } => r.version !== undefined);
+    if (versioned.length === 0) return;
+    const existing = await this.#tombstones(handle, versioned);
+    const byNamespace = new Map<string, SizedRecord[]>();
+    for (const r of versioned) {
+      const kept = existing.get(documentKey(r));
+      if (kept && kept.version >= r.version) continue;
+      push(byNamespace, r.tenantId, [sizeRecord(tombstoneRecord(r, handle.dimensions))]);
+    }
+    const limits = { maxVectors: this.#config.maxVectorsPerUpsert, maxBytes: this.#config.maxUpsertBytes };
+    await this.#all(
+      [...byNamespace].flatMap(([namespace, records]) =>
+        packUpserts(namespace, records, limits).map(
+          (batch) => () =>
+            this.#call('tombstone', () =>
+              handle.index.upsert({ namespace, records: batch.map((r) => r.record as PineconeRecord<RecordMetadata>) }),
+            ),
+        ),
+      ),
+    );
+  }
+
+  async #upsertDocuments(handle: IndexHandle, items: DocumentWrite[], state: CallState): Promise<ItemResult[]> {
     const acls = await this.#storedAcls(
       handle,
       items.filter((w) => w.acl === null && !state.acls.has(documentKey(w))),
     );
     const byNamespace = new Map<string, SizedRecord[]>();
-    for (const write of items) {
-      const acl: Acl = write.acl ??
+    const results: ItemResult[] = items.map(() => ({ ok: true }));
+    for (const [k, write] of items.entries()) {
+      let acl: Acl = write.acl ??
         state.acls.get(documentKey(write)) ??
         acls.get(documentKey(write)) ?? { principals: [], aclVersion: 0 };
-      const base = documentMetadata(write.metadata);
-      const records = byNamespace.get(write.tenantId) ?? [];
-      for (const chunk of write.chunks) {
-        records.push(
-          sizeRecord({
-            id: chunkId(write.tenantId, write.documentId, chunk.index),
-            values: Array.from(chunk.embedding),
-            metadata: chunkMetadata(base, {
-              documentId: write.documentId,
-              chunkIndex: chunk.index,
-              documentVersion: write.documentVersion,
-              acl: acl.principals,
-              aclVersion: acl.aclVersion,
-              modelKey: handle.target.modelKey,
-              contentHash: chunk.contentHash,
-            }),
-          }),
-        );
+      let records = chunkRecords(write, acl, handle.target.modelKey);
+      const largest = Math.max(0, ...records.map((r) => jsonBytes(r.metadata)));
+      if (largest > this.#config.maxMetadataBytes) {
+        results[k] = {
+          ok: false,
+          error: aclTooLarge(write, acl.principals.length, largest, this.#config.maxMetadataBytes),
+        };
+        acl = { principals: [], aclVersion: acl.aclVersion };
+        records = chunkRecords(write, acl, handle.target.modelKey);
       }
-      byNamespace.set(write.tenantId, records);
+      const list = byNamespace.get(write.tenantId) ?? [];
+      list.push(...records.map(sizeRecord));
+      byNamespace.set(write.tenantId, list);
     }
     const limits = { maxVectors: this.#config.maxVectorsPerUpsert, maxBytes: this.#config.maxUpsertBytes };
     const upserts = [...byNamespace].flatMap(([namespace, records]) =>
@@ -443,6 +444,7 @@ export class PineconeSink implements Sink {
       })),
       'document write (shrink)',
     );
+    return results;
   }
 
   async #deleteBatch(handle: IndexHandle, refs: DocumentRef[]): Promise<void> {
@@ -498,28 +500,72 @@ export class PineconeSink implements Sink {
     await this.#all(this.#deletes(handle, orphans, what));
   }
 
-  async #aclBatch(handle: IndexHandle, writes: AclWrite[]): Promise<void> {
-    const updates = writes.flatMap((w) =>
-      idRange(w.tenantId, w.documentId, 0, w.chunkCount).map((id) => ({
-        namespace: w.tenantId,
-        id,
-        metadata: { acl: [...w.principals], acl_version: w.aclVersion } satisfies Metadata,
-      })),
+  /**
+   * The ACL updates of `writes` in every index. An ACL Pinecone cannot hold (larger than a record's
+   * metadata limit on its own, or an update it refuses) fails closed: that document's chunks get
+   * an empty ACL at the new ACL version, so a revoke too large to store still revokes, and the
+   * item is reported as poison `acl_too_large`.
+   */
+  async #aclBatch(handles: IndexHandle[], writes: AclWrite[]): Promise<ItemResult[]> {
+    const max = this.#config.maxMetadataBytes;
+    const refused = new Map<number, unknown>();
+    writes.forEach((w, k) => {
+      if (aclBytes(w.principals) > max) refused.set(k, undefined);
+    });
+    const failed = await this.#updateAcls(
+      handles,
+      writes,
+      writes.map((_, k) => k).filter((k) => !refused.has(k)),
+      false,
     );
-    const pace = `${handle.target.name}\u0000`;
-    valuesOrThrow(
-      await mapBounded(
-        updates,
-        this.#config.aclUpdateConcurrency,
-        async (u) => {
-          await this.#updates.acquire(pace + u.namespace);
-          await this.#call('ACL update', () =>
-            handle.index.update({ namespace: u.namespace, id: u.id, metadata: u.metadata }),
-          );
-        },
-        fatal,
-      ),
+    for (const [k, error] of failed) refused.set(k, error);
+    if (refused.size > 0) {
+      const stillFailed = await this.#updateAcls(handles, writes, [...refused.keys()], true);
+      for (const error of stillFailed.values()) throw error;
+    }
+    return writes.map((w, k) =>
+      refused.has(k)
+        ? { ok: false, error: aclTooLarge(w, w.principals.length, aclBytes(w.principals), max, refused.get(k)) }
+        : { ok: true },
     );
+  }
+
+  /**
+   * Sends the ACL updates of `writes[positions]` (`empty`: an empty ACL instead), paced per
+   * namespace; returns the positions whose update Pinecone refused as poison. Any other failure
+   * (unavailable, rate limited, rejected key) is thrown.
+   */
+  async #updateAcls(
+    handles: IndexHandle[],
+    writes: AclWrite[],
+    positions: number[],
+    empty: boolean,
+  ): Promise<Map<number, unknown>> {
+    const updates = handles.flatMap((handle) =>
+      aclUpdates(
+        positions.map((k) => writes[k] as AclWrite),
+        handle.target.modelKey,
+        empty,
+      ).map((u) => ({ ...u, position: positions[u.position] as number, handle })),
+    );
+    const settled = await mapBounded(
+      updates,
+      this.#config.aclUpdateConcurrency,
+      async (u) => {
+        await this.#updates.acquire(`${u.handle.target.name}\u0000${u.namespace}`);
+        await this.#call('ACL update', () =>
+          u.handle.index.update({ namespace: u.namespace, id: u.id, metadata: u.metadata }),
+        );
+      },
+      fatal,
+    );
+    const refused = new Map<number, unknown>();
+    settled.forEach((r, i) => {
+      if (r.status === 'fulfilled') return;
+      if (!isPoison(r.reason)) throw r.reason;
+      refused.set((updates[i] as { position: number }).position, r.reason);
+    });
+    return refused;
   }
 
   /** Delete requests of at most `maxIdsPerDelete` ids each, per namespace. */
@@ -714,7 +760,6 @@ interface CallState {
   acls: Map<string, Acl>;
 }
 
-/** A wrong key or host fails every item the same way: report it once, loudly. */
 function push<K, V>(map: Map<K, V[]>, key: K, values: V[]): void {
   if (values.length === 0) return;
   const list = map.get(key);
@@ -722,9 +767,19 @@ function push<K, V>(map: Map<K, V[]>, key: K, values: V[]): void {
   else map.set(key, [...values]);
 }
 
-function throwIfConfig(results: ItemResult[]): ItemResult[] {
-  for (const r of results) if (!r.ok && r.error instanceof ConfigError) throw r.error;
-  return results;
+function aclTooLarge(
+  write: Pick<AclWrite, 'tenantId' | 'documentId'>,
+  principals: number,
+  bytes: number,
+  max: number,
+  cause?: unknown,
+): PoisonMessageError {
+  return new PoisonMessageError(
+    'acl_too_large',
+    `${write.tenantId}:${write.documentId}: an ACL of ${principals} principals (${bytes} bytes of record metadata) ` +
+      `does not fit Pinecone's ${max} bytes per record; the document's chunks now carry an empty ACL (found by nobody)`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 export interface PineconeSinkOptions {
