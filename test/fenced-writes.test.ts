@@ -54,7 +54,7 @@ describe('pgvector fence: a write older than what the sink holds changes nothing
 
   before(async () => {
     await ensureStack();
-    admin = new pg.Pool({ connectionString: config.pgvectorUrl, max: 2 });
+    admin = new pg.Pool({ connectionString: config.sink.pgvector.url, max: 2 });
     sink = createPgvectorSink(config, { overrides: { sinkName } });
     await sink.ensureIndex(A);
     await sink.ensureIndex(B);
@@ -319,7 +319,7 @@ describe('fenced sink writes: a writer that lost its ledger lock mid-write leave
 
   before(async () => {
     p = await startPipeline('fenced', { services: ['embedder', 'propagator'], env });
-    sinkDb = new pg.Pool({ connectionString: config.pgvectorUrl, max: 2 });
+    sinkDb = new pg.Pool({ connectionString: config.sink.pgvector.url, max: 2 });
     sinkDb.on('error', () => undefined);
     index = p.rt.activeIndex;
     table = `${SINK_SCHEMA}.${pg.escapeIdentifier(chunkTableName(index.modelKey))}`;
