@@ -30,6 +30,37 @@ export function isLostAssignment(error: unknown): boolean {
   );
 }
 
+/**
+ * Answers kafkajs logs at ERROR although it retries them itself and they end well: leadership
+ * moving (the first ListOffsets after a topic is created), a rebalance, a coordinator moving or
+ * loading. They are debug lines, not errors an operator should act on.
+ */
+const BENIGN_BROKER_ANSWERS = [
+  'not the leader for that topic-partition',
+  'no leader for this topic-partition',
+  'does not host this topic-partition',
+  'group is rebalancing',
+  'coordinator is not aware of this member',
+  'group generation id is not valid',
+  'coordinator is loading',
+  'coordinator is not available',
+  'not the correct coordinator',
+];
+
+/** The level a kafkajs log line deserves in vecsync's logs. */
+export function clientLogLevel(
+  level: number,
+  entry: { message?: unknown; error?: unknown; stack?: unknown },
+): 'error' | 'warn' | 'debug' {
+  const error = typeof entry.error === 'string' ? entry.error : '';
+  if (BENIGN_BROKER_ANSWERS.some((answer) => error.includes(answer))) return 'debug';
+  // A slice abandoned at the end of a stop's grace period (services/adapters/kafka/runner.ts).
+  if (typeof entry.stack === 'string' && entry.stack.startsWith('RunnerStopping')) return 'debug';
+  if (level <= logLevel.ERROR) return 'error';
+  if (level === logLevel.WARN) return 'warn';
+  return 'debug';
+}
+
 export function createKafka(brokers: string[], clientId: string, log: Logger): Kafka {
   return new Kafka({
     clientId,
@@ -40,9 +71,7 @@ export function createKafka(brokers: string[], clientId: string, log: Logger): K
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...rest } = entry;
-        if (level <= logLevel.ERROR) log.error(rest, `kafka: ${message}`);
-        else if (level === logLevel.WARN) log.warn(rest, `kafka: ${message}`);
-        else log.debug(rest, `kafka: ${message}`);
+        log[clientLogLevel(level, entry)](rest, `kafka: ${message}`);
       },
   });
 }

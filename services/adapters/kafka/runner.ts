@@ -17,6 +17,14 @@ import { sendDeadLetters, reasonOf, type DeadLetter } from './dlq.ts';
 import { createdAtMs, type InMessage, type Outcome } from './message.ts';
 import type { Producer } from './producer.ts';
 
+/** Aborts a slice still running when the grace period of a stop ends (expected, not a failure). */
+export class RunnerStopping extends Error {
+  constructor(service: string) {
+    super(`${service} stopping`);
+    this.name = 'RunnerStopping';
+  }
+}
+
 export interface HandlerContext {
   signal: AbortSignal;
 }
@@ -423,7 +431,7 @@ export function createRunnerWith(consumerFactory: ConsumerFactory, options: Runn
     async stop(graceMs = 8_000) {
       stopping = true;
       clearTimeout(relaunchTimer);
-      const timer = setTimeout(() => abort.abort(new Error(`${service} stopping`)), graceMs);
+      const timer = setTimeout(() => abort.abort(new RunnerStopping(service)), graceMs);
       try {
         await consumer.disconnect();
       } finally {
