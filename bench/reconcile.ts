@@ -90,7 +90,7 @@ async function child(mode: 'baseline' | 'reconcile', setup: BenchSetup): Promise
   const log = createLogger('warn', 'bench-reconcile');
   const kafka = createKafka(config.kafkaBrokers, `bench-reconcile-${setup.run}`, log);
   const source = new pg.Pool({ connectionString: config.sourceUrl, max: 4 });
-  const sink = createSink(config, { log });
+  const sink = await createSink(config, { log });
   const index: IndexSpec = { modelKey: setup.modelKey, dimensions: setup.dimensions };
   const topic = topicsFor(setup.topicPrefix).state;
   try {
@@ -199,7 +199,7 @@ async function seed(config: Config, setup: BenchSetup, tenantPrefix: string): Pr
     await source.end();
   }
 
-  const sink = createSink(config);
+  const sink = await createSink(config);
   const index = { modelKey: setup.modelKey, dimensions: setup.dimensions };
   await sink.ensureIndex(index);
   await sink.close();

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every benchmark against the local stack (`npm run bench` brings it up first).
- * `npm run bench -- sync` (or `priority`, `reconcile`, `minilm`, `failover`) runs one.
+ * `npm run bench -- sync` (or `priority`, `reconcile`, `minilm`, `failover`, `cli`) runs one.
  */
+import { runCliStartBench } from './cli-start.ts';
 import { runFailoverBench } from './failover.ts';
 import { runMinilmBench } from './minilm.ts';
 import { runPriorityBench } from './priority.ts';
@@ -14,6 +15,7 @@ const benches: Record<string, () => Promise<void>> = {
   reconcile: runReconcileBench,
   minilm: runMinilmBench,
   failover: runFailoverBench,
+  cli: runCliStartBench,
 };
 const wanted = process.argv.slice(2);
 for (const name of wanted.length ? wanted : Object.keys(benches)) {

@@ -85,7 +85,7 @@ describe('faults under load: nothing lost', () => {
     source = new pg.Pool({ connectionString: config.sourceUrl, max: 4 });
     // An idle client losing its connection during the PostgreSQL restart must not crash the test.
     source.on('error', () => undefined);
-    sink = createSink(config);
+    sink = await createSink(config);
     const rt = await createRuntime(config, 'faults-setup');
     try {
       for (const lane of ['live', 'bulk'] as const)

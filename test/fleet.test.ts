@@ -108,7 +108,7 @@ describe('a fleet that changes shape: three of each service, members joining, le
     await ensureStack();
     config = loadConfig({ ...process.env, ...env });
     source = new pg.Pool({ connectionString: config.sourceUrl, max: 6 });
-    sink = createSink(config);
+    sink = await createSink(config);
     const rt = await createRuntime(config, 'fleet-setup');
     try {
       for (const lane of ['live', 'bulk'] as const)

@@ -78,7 +78,7 @@ describe('newer wins and no stale permission, for any delivery order (property)'
   before(async () => {
     await ensureStack();
     source = new pg.Pool({ connectionString: config.sourceUrl, max: 6 });
-    sink = createSink(config);
+    sink = await createSink(config);
     await sink.ensureIndex(index);
     await codec.register(topicsFor(config.topicPrefix).chunks(index.modelKey));
     writer = createWriterHandler({

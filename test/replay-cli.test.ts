@@ -100,7 +100,7 @@ describe('vecsync replay', () => {
       seen.join(','),
     );
     const { createSink } = await import('../services/adapters/sinks/index.ts');
-    const sink = createSink(p.config);
+    const sink = await createSink(p.config);
     try {
       assert.deepEqual(await sink.inspect(p.rt.activeIndex, tenant, undefined, { includeEmbeddings: true }), before);
     } finally {

@@ -12,7 +12,6 @@ import path from 'node:path';
 import { z } from 'zod';
 import { MINILM_SETTINGS } from '../adapters/embedding/minilm/config.ts';
 import { OPENAI_SETTINGS } from '../adapters/embedding/openai/config.ts';
-import { describeCluster } from '../adapters/kafka/client.ts';
 import { PGVECTOR_SETTINGS } from '../adapters/sinks/pgvector/config.ts';
 import { PINECONE_SETTINGS } from '../adapters/sinks/pinecone/config.ts';
 import { ConfigError, registerSecret } from '../domain/errors.ts';
@@ -334,6 +333,7 @@ export function stackSettings(config: Config): StackSettings {
     ports: config.ports,
     sourceUrl: config.sourceUrl,
     pgvectorUrl: config.sink.pgvector.url,
-    probeKafka: describeCluster,
+    // Loaded when the stack probes, so commands that never do skip the Kafka client.
+    probeKafka: async (brokers) => (await import('../adapters/kafka/client.ts')).describeCluster(brokers),
   };
 }

@@ -12,17 +12,20 @@ describe('sink registry', () => {
   });
 
   it('creates the configured sink without connecting', async () => {
-    const sink = createSink(root);
+    const sink = await createSink(root);
     assert.equal(sink.type, 'pgvector');
     assert.equal(sink.name, 'main');
     await sink.close();
   });
 
-  it('names an unknown sink type', () => {
-    assert.throws(
+  it('names an unknown sink type', async () => {
+    await assert.rejects(
       () => createSink({ ...root, sink: { type: 'nope', name: 'main', pgvector } }),
       (e: unknown) => e instanceof ConfigError && /VECSYNC_SINK="nope"/.test(e.message),
     );
-    assert.throws(() => createSink({ ...root, sink: { type: 'toString', name: 'main', pgvector } }), ConfigError);
+    await assert.rejects(
+      () => createSink({ ...root, sink: { type: 'toString', name: 'main', pgvector } }),
+      ConfigError,
+    );
   });
 });

@@ -4,8 +4,6 @@
  */
 import { ConfigError } from '../../domain/errors.ts';
 import type { Logger } from '../telemetry/log.ts';
-import { createPgvectorSink } from './pgvector/sink.ts';
-import { createPineconeSink } from './pinecone/sink.ts';
 import type { PgvectorRootConfig } from './pgvector/config.ts';
 import type { PineconeRootConfig } from './pinecone/config.ts';
 import type { Sink } from './types.ts';
@@ -35,20 +33,24 @@ export interface SinkFactoryOptions {
 
 export type SinkFactory = (config: SinkRootConfig, options?: SinkFactoryOptions) => Sink;
 
+/**
+ * Each sink's module is loaded when it is created, so a process on pgvector never loads the
+ * Pinecone SDK (and a CLI command starts faster).
+ */
 export const sinks = {
-  pgvector: createPgvectorSink,
-  pinecone: createPineconeSink,
-} as const satisfies Record<string, SinkFactory>;
+  pgvector: async () => (await import('./pgvector/sink.ts')).createPgvectorSink,
+  pinecone: async () => (await import('./pinecone/sink.ts')).createPineconeSink,
+} as const satisfies Record<string, () => Promise<SinkFactory>>;
 
 export type SinkType = keyof typeof sinks;
 
 /** The sink named by `VECSYNC_SINK`, configured from the root configuration. */
-export function createSink(config: SinkRootConfig, options: SinkFactoryOptions = {}): Sink {
+export async function createSink(config: SinkRootConfig, options: SinkFactoryOptions = {}): Promise<Sink> {
   const type = config.sink.type;
   if (!Object.hasOwn(sinks, type)) {
     throw new ConfigError(
       `invalid VECSYNC_SINK=${JSON.stringify(type)}: no such sink (known: ${Object.keys(sinks).join(', ')})`,
     );
   }
-  return sinks[type as SinkType](config, options);
+  return (await sinks[type as SinkType]())(config, options);
 }

@@ -111,7 +111,7 @@ export async function runDemo(options: { documents: number; skipStack?: boolean 
   const services: Service[] = [];
   for (const name of SERVICE_NAMES) services.push(await SERVICE_FACTORIES[name](rt));
   await Promise.all(services.map((s) => s.start()));
-  const sink = createSink(config);
+  const sink = await createSink(config);
   const embedder = createEmbedder({ ...config.embedder, retry: config.retry });
   try {
     step(

@@ -43,7 +43,7 @@ export async function createRuntime(config: Config, name = 'vecsync'): Promise<R
   );
   const topics = topicsFor(config.topicPrefix);
   const laneByTopic = new Map<string, string>(LANES.map((lane: Lane) => [topics.lane(lane), lane]));
-  const sink = createSink(config, { log });
+  const sink = await createSink(config, { log });
   return {
     config,
     log,

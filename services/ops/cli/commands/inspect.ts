@@ -17,7 +17,7 @@ export function register(program: Command): void {
     .action(async (what: string, opts: { tenant: string; document?: string; model?: string; json?: boolean }) => {
       if (what !== 'vectors') throw new Error(`unknown inspect target '${what}': expected vectors`);
       const config = loadConfig();
-      const sink = createSink(config, { log: createLogger(config.logLevel) });
+      const sink = await createSink(config, { log: createLogger(config.logLevel) });
       try {
         const index = {
           modelKey: opts.model ?? modelKey(config.embedder.model, config.embedder.version),

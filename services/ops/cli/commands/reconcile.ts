@@ -59,7 +59,7 @@ export function register(program: Command): void {
         opts.settleMs === undefined ? config.reconcile.settleMs : nonNegativeInt('--settle-ms', opts.settleMs);
       const sampleSize = nonNegativeInt('--samples', opts.samples ?? '10');
       const rt = await createRuntime(config, 'reconcile');
-      const sink = createSink(config, { log: rt.log });
+      const sink = await createSink(config, { log: rt.log });
       try {
         const index = {
           modelKey: opts.model ?? modelKey(config.embedder.model, config.embedder.version),

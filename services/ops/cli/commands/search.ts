@@ -26,7 +26,7 @@ export function register(program: Command): void {
       const config = loadConfig();
       const log = createLogger(config.logLevel);
       const embedder = createEmbedder({ ...config.embedder, retry: config.retry, log });
-      const sink = createSink(config, { log });
+      const sink = await createSink(config, { log });
       try {
         const [vector] = await embedder.embed([text]);
         const hits = await sink.search({
