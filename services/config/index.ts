@@ -79,7 +79,7 @@ export const CONFIG_VARIABLES = {
   VECSYNC_GROUP_PREFIX: {
     schema: z.string().regex(/^[A-Za-z0-9._-]+$/),
     default: 'vecsync',
-    doc: "Consumer groups are `<prefix>.<sink name>.<service>` (the embedder's is `<prefix>.embedder`).",
+    doc: "Consumer groups are `<prefix>.<sink name>.<service>`; per-model services add the model key: `<prefix>.embedder.<model key>.<lane>`, `<prefix>.<sink name>.writer.<model key>`.",
   },
   VECSYNC_TOPIC_PREFIX: {
     schema: z.string().regex(/^[A-Za-z0-9._-]+$/),
