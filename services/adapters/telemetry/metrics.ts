@@ -123,6 +123,30 @@ export const metrics = {
     labelNames: ['result'] as const,
     ...common,
   }),
+  backfillDocuments: new client.Counter({
+    name: 'vecsync_backfill_documents_total',
+    help: 'Documents a backfill (or re-embed) has enqueued on the bulk lane.',
+    labelNames: ['backfill', 'model'] as const,
+    ...common,
+  }),
+  backfillPlannedRate: new client.Gauge({
+    name: 'vecsync_backfill_planned_rate',
+    help: 'Documents per second a running backfill is paced to; alert when the throughput stays below it.',
+    labelNames: ['backfill', 'model'] as const,
+    ...common,
+  }),
+  backfillRemaining: new client.Gauge({
+    name: 'vecsync_backfill_remaining_documents',
+    help: 'Documents a backfill has still to enqueue.',
+    labelNames: ['backfill', 'model'] as const,
+    ...common,
+  }),
+  retrievalRecall: new client.Gauge({
+    name: 'vecsync_retrieval_recall',
+    help: 'Recall@k of the golden query set, per embedding model and tenant (last scoring).',
+    labelNames: ['model', 'tenant', 'k'] as const,
+    ...common,
+  }),
   reconcileRepairs: new client.Counter({
     name: 'vecsync_reconcile_repairs_total',
     help: 'Repairs enqueued by the reconciler, by action (upsert, delete, acl, state, ledger_reset, skipped).',
