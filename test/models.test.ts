@@ -61,7 +61,7 @@ describe('two models under one prefix', () => {
     );
     for (const m of [a, b]) {
       await waitFor(async () => (await syncedCount(pool, shared.sinkName, tenant, m.key)) === n, {
-        timeoutMs: 90_000,
+        timeoutMs: 180_000,
         description: `${n} documents of ${tenant} in ${m.key}`,
       });
     }

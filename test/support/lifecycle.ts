@@ -117,6 +117,7 @@ export function vecsync(args: string[], env: Record<string, string>): Promise<Cl
 export async function vecsyncBackground(
   args: string[],
   env: Record<string, string>,
+  options: { waitForLine?: boolean } = {},
 ): Promise<{ child: ChildProcess; firstLine: string; exited: Promise<number | null>; stderr: () => string }> {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, VECSYNC_LOG_LEVEL: 'warn', ...env },
@@ -125,6 +126,7 @@ export async function vecsyncBackground(
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  if (options.waitForLine === false) return { child, firstLine: '', exited, stderr: () => stderr };
   const firstLine = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
