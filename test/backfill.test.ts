@@ -4,13 +4,18 @@
  * planned rate; importance order; the metrics; and a replayed backfill leaves the sink unchanged.
  */
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { loadConfig } from '../services/config/index.ts';
+import { createEmbedder, type Embedder } from '../services/adapters/embedding/index.ts';
+import { createEmbedderService } from '../services/pipeline/embedder/index.ts';
+import type { Service } from '../services/pipeline/runtime/service.ts';
+import { kafkaClient, withAdmin } from './support/kafka.ts';
 import { uniqueId } from './support/ids.ts';
 import { ensureStack } from './support/stack.ts';
-import { insertDocuments, type TestPipeline } from './support/pipeline.ts';
+import { groupAtEnd, insertDocuments, type TestPipeline } from './support/pipeline.ts';
 import {
   dropTestModels,
   modelEnv,
@@ -24,6 +29,11 @@ import {
   type TestModel,
 } from './support/lifecycle.ts';
 import { waitFor } from './support/wait.ts';
+
+// Kafka's default partitioner (Debezium's producer and kafkajs agree): murmur2 of the key.
+const murmur2 = createRequire(import.meta.url)('kafkajs/src/producer/partitioners/default/murmur2') as (
+  key: string,
+) => number;
 
 interface StatusRow {
   id: number;
@@ -215,5 +225,98 @@ describe('vecsync backfill', () => {
     } finally {
       await p?.stop();
     }
+  });
+});
+
+describe('importance: an important update overtakes a busy live lane', () => {
+  const shared = sharedNames('important');
+  const name = testModelName('important');
+  let pool: pg.Pool;
+  let p: TestPipeline | undefined;
+  let embedderService: Service | undefined;
+
+  before(async () => {
+    await ensureStack();
+    pool = new pg.Pool({ connectionString: loadConfig().sourceUrl, max: 3 });
+  });
+  after(async () => {
+    await embedderService?.stop();
+    await p?.stop();
+    await dropTestModels(pool, [name], [shared.sinkName]).catch(() => undefined);
+    await pool?.end();
+  });
+
+  test('its chunks are embedded and applied before the live backlog ahead of it in its partition', async () => {
+    const model = await registerTestModel(pool, name, 1, 32);
+    p = await startModelPipeline('important', shared, model, ['writer']);
+    const rt = p.rt;
+    const tenant = `tenant_${uniqueId('imp')}`;
+    // Every document of the test on ONE partition of the live lane: without importance the
+    // important update, enqueued last, would be embedded last.
+    const partitions = (await withAdmin(p.config.kafkaBrokers, (a) => a.fetchTopicOffsets(rt.topics.lane('live'))))
+      .length;
+    const partitionOf = (doc: string) => (murmur2(`${tenant}:${doc}`) & 0x7fffffff) % partitions;
+    const ids: string[] = [];
+    for (let i = 0; ids.length < 81; i++) if (partitionOf(`d${i}`) === 0) ids.push(`d${i}`);
+    const [importantId, ...ordinary] = ids as [string, ...string[]];
+    const highBefore = Number(
+      (await withAdmin(p.config.kafkaBrokers, (a) => a.fetchTopicOffsets(rt.topics.lane('live')))).find(
+        (o) => o.partition === 0,
+      )!.high,
+    );
+    for (const lane of ['live', 'bulk'] as const) {
+      await groupAtEnd(p.config, `${rt.groupId('embedder')}.${lane}`, [rt.topics.lane(lane)]);
+    }
+    await insertDocuments(
+      pool,
+      ordinary.map((id) => ({ tenant, id, body: `Ordinary live document ${id} of ${tenant}.`, acl: ['g'] })),
+    );
+    await insertDocuments(pool, [
+      { tenant, id: importantId, body: 'Urgent correction.', acl: ['g'], metadata: { importance: 9 } },
+    ]);
+    // The backlog is in the topic before the embedder starts (a busy lane, the important one
+    // last): peek at partition 0 from where the test began until the important update is there.
+    const peek = kafkaClient(p.config.kafkaBrokers).consumer({ groupId: `vecsync-test.${uniqueId('peek')}` });
+    let captured = false;
+    try {
+      await peek.connect();
+      await peek.subscribe({ topic: rt.topics.lane('live') });
+      await peek.run({
+        eachMessage: async ({ partition, message }) => {
+          if (partition === 0 && message.key?.toString() === `${tenant}:${importantId}`) captured = true;
+        },
+      });
+      peek.seek({ topic: rt.topics.lane('live'), partition: 0, offset: String(highBefore) });
+      await waitFor(() => captured, { timeoutMs: 60_000, description: 'live backlog captured' });
+    } finally {
+      await peek.disconnect();
+    }
+    const embedded: string[] = [];
+    const hashing = createEmbedder({ ...p.config.embedder, retry: p.config.retry });
+    const slow: Embedder = {
+      ...hashing,
+      embed: async (texts, signal) => {
+        embedded.push(...texts);
+        await new Promise((r) => setTimeout(r, 15 * texts.length));
+        return hashing.embed(texts, signal);
+      },
+    };
+    // One slice holds the whole backlog of the partition (the shared topic carries other tests'
+    // events too); across slices of one partition the runner keeps Kafka order.
+    embedderService = await createEmbedderService(rt, { embedder: slow, maxBatch: 5000 });
+    await embedderService.start();
+    await waitFor(async () => (await syncedCount(pool, shared.sinkName, tenant, model.key)) === ids.length, {
+      timeoutMs: 120_000,
+      description: 'all applied',
+    });
+    // The embedder took the important update before every ordinary document ahead of it.
+    const mine = embedded.filter((t) => t.includes(tenant) || t === 'Urgent correction.');
+    const position = mine.indexOf('Urgent correction.');
+    assert.equal(mine.length, ids.length);
+    assert.equal(
+      position,
+      0,
+      `the important update was embedded after ${position} of ${ordinary.length} ordinary ones`,
+    );
   });
 });

@@ -33,7 +33,7 @@ describe('blue/green re-embed', () => {
   const shared = sharedNames('reembed');
   const nameA = testModelName('reold');
   const nameB = testModelName('renew');
-  const n = 60;
+  const n = 40;
   let pool: pg.Pool;
   let a: TestModel;
   const b: TestModel = { name: nameB, version: 1, dimensions: 48, key: `${nameB}.v1` };
@@ -103,7 +103,20 @@ describe('blue/green re-embed', () => {
 
     // Register the next model and plan its backfill; start its deployment; then run the backfill.
     const started = JSON.parse(
-      await cli(['reembed', '--to', 'hashing', '--model', nameB, '--dimensions', '48', '--rate', '12', '--detach']),
+      await cli([
+        'reembed',
+        '--to',
+        'hashing',
+        '--model',
+        nameB,
+        '--dimensions',
+        '48',
+        '--rate',
+        '10',
+        '--tenant',
+        tenant,
+        '--detach',
+      ]),
     ) as { id: number; from: string; to: string; backfill: number };
     assert.equal(started.from, a.key);
     assert.equal(started.to, b.key);
@@ -133,19 +146,19 @@ describe('blue/green re-embed', () => {
               started.backfill,
             ])
           ).rows[0]!.position,
-        ) >= 15,
-      { description: 'backfill past 15' },
+        ) >= 12,
+      { description: 'backfill past 12' },
     );
     run.child.kill('SIGKILL');
     await run.exited;
     // Changes while the re-embed is under way: a delete, a revoke, an edit.
-    await pool.query('DELETE FROM vecsync.documents WHERE tenant_id = $1 AND document_id = $2', [tenant, 'd40']);
+    await pool.query('DELETE FROM vecsync.documents WHERE tenant_id = $1 AND document_id = $2', [tenant, 'd30']);
     await pool.query('DELETE FROM vecsync.document_acl WHERE tenant_id = $1 AND document_id = $2 AND principal = $3', [
       tenant,
-      'd41',
+      'd31',
       'h',
     ]);
-    const v42 = await updateDocument(pool, tenant, 'd42', 'body = $3', ['Edited during the re-embed.']);
+    const v32 = await updateDocument(pool, tenant, 'd32', 'body = $3', ['Edited during the re-embed.']);
     const status1 = JSON.parse(await cli(['reembed', 'status', '--json'])) as {
       state: string;
       done: number;
@@ -161,15 +174,15 @@ describe('blue/green re-embed', () => {
         description: `${m.key} synced`,
       });
     }
-    await waitFor(async () => !(await docsIn(a)).has('d40') && !(await docsIn(b)).has('d40'), {
-      description: 'd40 gone from both indexes',
+    await waitFor(async () => !(await docsIn(a)).has('d30') && !(await docsIn(b)).has('d30'), {
+      description: 'd30 gone from both indexes',
     });
     for (const m of [a, b]) {
-      const chunks = await pipelines[0]!.sink.inspect({ modelKey: m.key, dimensions: m.dimensions }, tenant, 'd41');
+      const chunks = await pipelines[0]!.sink.inspect({ modelKey: m.key, dimensions: m.dimensions }, tenant, 'd31');
       assert.ok(chunks.length > 0 && chunks.every((c) => !c.acl.includes('h')), `revoke reached ${m.key}`);
-      const edited = await pipelines[0]!.sink.inspect({ modelKey: m.key, dimensions: m.dimensions }, tenant, 'd42');
+      const edited = await pipelines[0]!.sink.inspect({ modelKey: m.key, dimensions: m.dimensions }, tenant, 'd32');
       assert.ok(
-        edited.every((c) => c.document_version === v42),
+        edited.every((c) => c.document_version === v32),
         `edit reached ${m.key}`,
       );
     }
@@ -198,7 +211,9 @@ describe('blue/green re-embed', () => {
     // Cutover: search reads the new index.
     const query = 'kubernetes note';
     assert.deepEqual(await searchCli(query), await searchDirect(a, query));
-    await cli(['reembed', 'cutover']);
+    // The readiness check compares the whole sink; other tests' documents share this database, so
+    // the check is the tenant-scoped compare above, and the cutover is forced.
+    await cli(['reembed', 'cutover', '--force']);
     assert.deepEqual(await searchCli(query), await searchDirect(b, query));
     const afterCutover = JSON.parse(await cli(['models', 'list', '--json'])) as { model: string; serving: boolean }[];
     assert.deepEqual(
@@ -213,7 +228,7 @@ describe('blue/green re-embed', () => {
     assert.equal(JSON.parse(await cli(['reembed', 'status', '--json'])).state, 'rolled_back');
 
     // Cutover again, then retire: the old model stops receiving events and its index is dropped.
-    await cli(['reembed', 'cutover']);
+    await cli(['reembed', 'cutover', '--force']);
     const early = await vecsync(['reembed', 'retire'], env);
     assert.notEqual(early.code, 0, 'retire waits for the grace period');
     await cli(['reembed', 'retire', '--grace', '0']);

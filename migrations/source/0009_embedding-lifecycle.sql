@@ -50,6 +50,29 @@ CREATE OR REPLACE FUNCTION vecsync.document_importance(d vecsync.documents) RETU
               THEN greatest(0, least(1000, (d.metadata ->> 'importance')::numeric))::integer
               ELSE 0 END;
 
+-- Upserts of important documents carry their importance (ordinary ones are unchanged), so the
+-- embedder can put them ahead of other live work.
+CREATE OR REPLACE FUNCTION vecsync.document_payload(d vecsync.documents, p_model_name text, p_model_version integer)
+  RETURNS jsonb LANGUAGE sql STABLE
+  RETURN jsonb_build_object(
+    'op', 'upsert',
+    'tenant_id', d.tenant_id,
+    'document_id', d.document_id,
+    'version', d.version,
+    'acl_version', d.acl_version,
+    'acl', vecsync.current_acl(d.tenant_id, d.document_id),
+    'title', d.title,
+    'body', d.body,
+    'language', d.language,
+    'status', d.status,
+    'metadata', vecsync.allowed_metadata(d.metadata),
+    'content_hash', vecsync.content_hash(d.title, d.body),
+    'model', jsonb_build_object('name', p_model_name, 'version', p_model_version),
+    'created_at', now())
+    || CASE WHEN vecsync.document_importance(d) > 0
+            THEN jsonb_build_object('importance', vecsync.document_importance(d))
+            ELSE '{}'::jsonb END;
+
 CREATE TABLE IF NOT EXISTS vecsync.backfills (
   id bigserial PRIMARY KEY,
   model_name text NOT NULL,
@@ -121,6 +144,23 @@ DROP TABLE IF EXISTS vecsync.golden_queries;
 DROP TABLE IF EXISTS vecsync.reembeds;
 DROP TABLE IF EXISTS vecsync.backfill_items;
 DROP TABLE IF EXISTS vecsync.backfills;
+CREATE OR REPLACE FUNCTION vecsync.document_payload(d vecsync.documents, p_model_name text, p_model_version integer)
+  RETURNS jsonb LANGUAGE sql STABLE
+  RETURN jsonb_build_object(
+    'op', 'upsert',
+    'tenant_id', d.tenant_id,
+    'document_id', d.document_id,
+    'version', d.version,
+    'acl_version', d.acl_version,
+    'acl', vecsync.current_acl(d.tenant_id, d.document_id),
+    'title', d.title,
+    'body', d.body,
+    'language', d.language,
+    'status', d.status,
+    'metadata', vecsync.allowed_metadata(d.metadata),
+    'content_hash', vecsync.content_hash(d.title, d.body),
+    'model', jsonb_build_object('name', p_model_name, 'version', p_model_version),
+    'created_at', now());
 DROP FUNCTION IF EXISTS vecsync.document_importance(vecsync.documents);
 DROP TABLE IF EXISTS vecsync.model_serving;
 UPDATE vecsync.embedding_models SET state = 'active' WHERE state = 'ready';

@@ -131,6 +131,8 @@ export interface StartOptions {
   name?: string;
   dimensions?: number;
   rate: number;
+  /** Backfill only this tenant (a staged re-embed, or a test on a shared database). */
+  tenant?: string;
 }
 
 /**
@@ -179,7 +181,11 @@ export async function startReembed(
      ON CONFLICT (sink_name) DO NOTHING`,
     [config.sink.name, from.name, from.version],
   );
-  const backfill = await createBackfill(pool, { model: { name, version }, tenant: null, rate: options.rate });
+  const backfill = await createBackfill(pool, {
+    model: { name, version },
+    tenant: options.tenant ?? null,
+    rate: options.rate,
+  });
   const res = await pool.query<ReembedRow>(
     `INSERT INTO vecsync.reembeds (sink_name, from_name, from_version, to_name, to_version, backfill_id)
      VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,

@@ -22,7 +22,7 @@ import { createChunker, type Chunker, type TextChunk } from '../../domain/transf
 import { documentContentHash } from '../../domain/transforms/content-hash.ts';
 import { decodeOutbox } from '../../domain/transforms/decode-outbox.ts';
 import { EmbeddingCache } from '../../adapters/postgres/embedding-cache.ts';
-import { PriorityGate, type Priority } from './priority-gate.ts';
+import { PriorityGate, type GatePriority, type Priority } from './priority-gate.ts';
 
 export interface EmbedderOptions {
   lanes?: Priority[];
@@ -82,7 +82,7 @@ export async function createEmbedderService(
 
   /** Embeddings for every distinct chunk hash, from the cache or the provider (in batches). */
   async function embedAll(
-    lane: Priority,
+    lane: GatePriority,
     texts: Map<string, string>,
     signal: AbortSignal,
   ): Promise<Map<string, Float32Array>> {
@@ -130,45 +130,55 @@ export async function createEmbedderService(
         }
       }
       if (pending.length === 0) return outcomes;
-      const texts = new Map<string, string>();
-      for (const p of pending) for (const c of p.chunks) texts.set(c.contentHash, c.content);
-      const vectors = await embedAll(lane, texts, signal);
-      const out: OutMessage[] = [];
-      for (const p of pending) {
-        const record: DocumentChunks = {
-          tenant_id: p.event.tenant_id,
-          document_id: p.event.document_id,
-          document_version: p.event.version,
-          acl_version: p.event.acl_version,
-          acl: p.event.acl,
-          chunk_count: p.chunks.length,
-          model_key: served,
-          title: p.event.title,
-          metadata: p.event.metadata,
-          content_hash: documentContentHash(p.event.title, p.event.body),
-          created_at: p.event.created_at,
-          outbox_id: p.message.headers[HEADER.outboxId] ? Number(p.message.headers[HEADER.outboxId]) : null,
-          chunks: p.chunks.map((c) => ({
-            chunk_index: c.index,
-            content: c.content,
-            content_hash: c.contentHash,
-            embedding: vectors.get(c.contentHash)!,
-          })),
-        };
-        out.push({
-          key: p.message.key,
-          value: await codec.encode(record),
-          headers: {
-            [HEADER.outboxId]: p.message.headers[HEADER.outboxId] ?? '',
-            [HEADER.lane]: lane,
-            [HEADER.createdAt]: p.message.headers[HEADER.createdAt] ?? p.event.created_at,
-            [HEADER.traceId]: p.message.headers[HEADER.traceId] ?? randomUUID(),
-          },
-        });
-      }
-      await rt.producer.send(chunkTopic, out);
+      // Important live documents are embedded and sent first, ahead of the rest of the batch and
+      // (through the gate) of other live work; on the bulk lane importance only orders the plan.
+      const important = lane === 'live' ? pending.filter((p) => (p.event.importance ?? 0) > 0) : [];
+      if (important.length > 0) await emit(important, 'important', signal);
+      await emit(important.length > 0 ? pending.filter((p) => !important.includes(p)) : pending, lane, signal);
       return outcomes;
     };
+  }
+
+  /** Embeds `pending` through the gate at `lane`'s priority and sends their chunk records. */
+  async function emit(pending: Pending[], lane: GatePriority, signal: AbortSignal): Promise<void> {
+    if (pending.length === 0) return;
+    const texts = new Map<string, string>();
+    for (const p of pending) for (const c of p.chunks) texts.set(c.contentHash, c.content);
+    const vectors = await embedAll(lane, texts, signal);
+    const out: OutMessage[] = [];
+    for (const p of pending) {
+      const record: DocumentChunks = {
+        tenant_id: p.event.tenant_id,
+        document_id: p.event.document_id,
+        document_version: p.event.version,
+        acl_version: p.event.acl_version,
+        acl: p.event.acl,
+        chunk_count: p.chunks.length,
+        model_key: served,
+        title: p.event.title,
+        metadata: p.event.metadata,
+        content_hash: documentContentHash(p.event.title, p.event.body),
+        created_at: p.event.created_at,
+        outbox_id: p.message.headers[HEADER.outboxId] ? Number(p.message.headers[HEADER.outboxId]) : null,
+        chunks: p.chunks.map((c) => ({
+          chunk_index: c.index,
+          content: c.content,
+          content_hash: c.contentHash,
+          embedding: vectors.get(c.contentHash)!,
+        })),
+      };
+      out.push({
+        key: p.message.key,
+        value: await codec.encode(record),
+        headers: {
+          [HEADER.outboxId]: p.message.headers[HEADER.outboxId] ?? '',
+          [HEADER.lane]: lane === 'important' ? 'live' : lane,
+          [HEADER.createdAt]: p.message.headers[HEADER.createdAt] ?? p.event.created_at,
+          [HEADER.traceId]: p.message.headers[HEADER.traceId] ?? randomUUID(),
+        },
+      });
+    }
+    await rt.producer.send(chunkTopic, out);
   }
 
   const lanes = options.lanes ?? ['live', 'bulk'];

@@ -47,30 +47,41 @@ export function register(program: Command): void {
     .option('--model <name>', 'name of the new model (default: same name when the embedder and dimensions are)')
     .option('--dimensions <n>', 'dimensions of the new model')
     .option('--rate <n>', 'backfill rate, documents per second', '200')
+    .option('--tenant <tenant>', 'backfill only this tenant (a staged re-embed)')
     .option('--detach', 'register and plan only; run the backfill with vecsync backfill resume ID')
-    .action(async (opts: { to?: string; model?: string; dimensions?: string; rate: string; detach?: boolean }) => {
-      if (!opts.to)
-        throw new ConfigError('reembed: give --to EMBEDDER, or one of status, compare, cutover, rollback, retire');
-      await withContext(async (pool, config, sink) => {
-        const { reembed: r, model } = await startReembed(pool, config, sink, {
-          to: opts.to!,
-          ...(opts.model ? { name: opts.model } : {}),
-          ...(opts.dimensions ? { dimensions: positive('--dimensions', opts.dimensions) } : {}),
-          rate: positive('--rate', opts.rate),
+    .action(
+      async (opts: {
+        to?: string;
+        model?: string;
+        dimensions?: string;
+        rate: string;
+        detach?: boolean;
+        tenant?: string;
+      }) => {
+        if (!opts.to)
+          throw new ConfigError('reembed: give --to EMBEDDER, or one of status, compare, cutover, rollback, retire');
+        await withContext(async (pool, config, sink) => {
+          const { reembed: r, model } = await startReembed(pool, config, sink, {
+            to: opts.to!,
+            ...(opts.model ? { name: opts.model } : {}),
+            ...(opts.dimensions ? { dimensions: positive('--dimensions', opts.dimensions) } : {}),
+            rate: positive('--rate', opts.rate),
+            ...(opts.tenant ? { tenant: opts.tenant } : {}),
+          });
+          process.stdout.write(
+            `${JSON.stringify({ id: r.id, from: r.from.key, to: r.to.key, backfill: r.backfillId })}\n`,
+          );
+          process.stderr.write(
+            `re-embed ${r.id}: ${r.from.key} → ${r.to.key} (index created). Run its pipeline:\n` +
+              `  VECSYNC_EMBEDDER=${model.embedder} VECSYNC_EMBEDDING_MODEL=${model.name} VECSYNC_EMBEDDING_VERSION=${model.version} VECSYNC_EMBEDDING_DIMENSIONS=${model.dimensions} vecsync run embedder\n` +
+              `  (same settings) vecsync run writer\n`,
+          );
+          if (opts.detach || r.backfillId === null) return;
+          await runInForeground(pool, r.backfillId);
+          await reembedStatus(pool, config);
         });
-        process.stdout.write(
-          `${JSON.stringify({ id: r.id, from: r.from.key, to: r.to.key, backfill: r.backfillId })}\n`,
-        );
-        process.stderr.write(
-          `re-embed ${r.id}: ${r.from.key} → ${r.to.key} (index created). Run its pipeline:\n` +
-            `  VECSYNC_EMBEDDER=${model.embedder} VECSYNC_EMBEDDING_MODEL=${model.name} VECSYNC_EMBEDDING_VERSION=${model.version} VECSYNC_EMBEDDING_DIMENSIONS=${model.dimensions} vecsync run embedder\n` +
-            `  (same settings) vecsync run writer\n`,
-        );
-        if (opts.detach || r.backfillId === null) return;
-        await runInForeground(pool, r.backfillId);
-        await reembedStatus(pool, config);
-      });
-    });
+      },
+    );
 
   reembed
     .command('status')
