@@ -269,6 +269,8 @@ const sameAcl = (a: string[], b: string[]) =>
 
 export interface CompareOptions {
   tenant?: string;
+  /** Several tenants (the demo's); `tenant` wins when both are given. */
+  tenants?: string[];
   /** Sampled queries for the top-k overlap. */
   queries?: number;
   k?: number;
@@ -285,8 +287,9 @@ export async function compareModels(
 ): Promise<Compare> {
   const k = options.k ?? 10;
   const [oldIndex, newIndex] = [indexOf(oldModel), indexOf(newModel)];
-  const tenants = options.tenant
-    ? [options.tenant]
+  const only = options.tenant ? [options.tenant] : options.tenants;
+  const tenants = only
+    ? only
     : [...new Set([...(await sink.listTenants(oldIndex)), ...(await sink.listTenants(newIndex))])].sort();
   const [olds, news] = [await storedDocuments(sink, oldIndex, tenants), await storedDocuments(sink, newIndex, tenants)];
   const samples: Compare['samples'] = { missing_in_new: [], extra_in_new: [], version_mismatch: [], acl_mismatch: [] };

@@ -109,7 +109,10 @@ export function register(program: Command): void {
       await withContext(async (pool, config, sink) => {
         const { from, to } = await reembedModels(pool, config);
         const c = await compareModels(pool, config, sink, from, to, {
-          ...(opts.tenant ? { tenant: opts.tenant } : {}),
+          // `--tenant` after `compare` may be taken by the parent `reembed` (its backfill option).
+          ...((opts.tenant ?? reembed.opts<{ tenant?: string }>().tenant)
+            ? { tenant: opts.tenant ?? reembed.opts<{ tenant?: string }>().tenant! }
+            : {}),
           queries: positive('--queries', opts.queries),
           k: positive('--top', opts.top),
         });
