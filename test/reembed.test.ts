@@ -48,6 +48,7 @@ describe('blue/green re-embed', () => {
   const searchCli = async (text: string) =>
     JSON.parse(await cli(['search', '--tenant', tenant, '--principal', 'g', '--top', '5', '--json', text])) as {
       document_id: string;
+      chunk_index: number;
       score: number;
     }[];
   const searchDirect = async (m: TestModel, text: string) =>
@@ -59,7 +60,7 @@ describe('blue/green re-embed', () => {
         vector: hashingEmbed(text, m.dimensions),
         topK: 5,
       })
-    ).map((h) => ({ document_id: h.documentId, score: h.score }));
+    ).map((h) => ({ document_id: h.documentId, chunk_index: h.chunkIndex, score: h.score }));
   const docsIn = async (m: TestModel) =>
     new Set(
       (await pipelines[0]!.sink.inspect({ modelKey: m.key, dimensions: m.dimensions }, tenant)).map(

@@ -38,7 +38,7 @@ export async function registerTestModel(
   return { name, version, dimensions, key: `${name}.v${version}` };
 }
 
-/** Removes every trace of the test's models (serving rows, re-embeds, backfills, the models). */
+/** Removes the test's serving rows, re-embeds and backfills, and retires its models. */
 export async function dropTestModels(pool: pg.Pool, names: string[], sinks: string[]): Promise<void> {
   await pool.query('DELETE FROM vecsync.model_serving WHERE sink_name = ANY($1) OR model_name = ANY($2)', [
     sinks,
@@ -46,7 +46,9 @@ export async function dropTestModels(pool: pg.Pool, names: string[], sinks: stri
   ]);
   await pool.query('DELETE FROM vecsync.reembeds WHERE sink_name = ANY($1)', [sinks]);
   await pool.query('DELETE FROM vecsync.backfills WHERE model_name = ANY($1)', [names]);
-  await pool.query('DELETE FROM vecsync.embedding_models WHERE name = ANY($1)', [names]);
+  // Retired, not deleted: events already enqueued for them are skipped by every embedder instead
+  // of being dead-lettered as an unknown model.
+  await pool.query(`UPDATE vecsync.embedding_models SET state = 'retired' WHERE name = ANY($1)`, [names]);
 }
 
 export interface Shared {
