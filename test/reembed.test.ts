@@ -78,6 +78,7 @@ describe('blue/green re-embed', () => {
   after(async () => {
     await Promise.allSettled(pipelines.map((p) => p.stop()));
     await dropTestModels(pool, [nameA, nameB], [shared.sinkName]).catch(() => undefined);
+    await pool?.query('DELETE FROM vecsync.golden_queries WHERE tenant_id = $1', [tenant]).catch(() => undefined);
     await pool?.end();
   });
 
