@@ -11,6 +11,10 @@ import pg from 'pg';
 import { loadConfig } from '../services/config/index.ts';
 import { hashingEmbed } from '../services/adapters/embedding/hashing/index.ts';
 import { addGoldenQueries } from '../services/ops/reembed/recall.ts';
+import { createPineconeSink } from '../services/adapters/sinks/pinecone/sink.ts';
+import { parseIndexTargets } from '../services/adapters/sinks/pinecone/targets.ts';
+import { startPineconeServer } from './support/pinecone-server.ts';
+import { doc } from './sinks/conformance.ts';
 import { uniqueId } from './support/ids.ts';
 import { ensureStack } from './support/stack.ts';
 import { insertDocuments, updateDocument, type TestPipeline } from './support/pipeline.ts';
@@ -262,5 +266,47 @@ describe('blue/green re-embed', () => {
     assert.equal(ledgerA.rowCount, 0);
     assert.equal(JSON.parse(await cli(['reembed', 'status', '--json'])).state, 'retired');
     await pipelines[0]!.sink.dropIndex({ modelKey: b.key, dimensions: b.dimensions });
+  });
+});
+
+describe('Pinecone (contract server): retire drops the old model index, the new one stays', () => {
+  test('dropIndex empties every namespace of the old index in host mode', async () => {
+    const oldServer = await startPineconeServer({ dimension: 8, visibilityDelayMs: 50 });
+    const newServer = await startPineconeServer({ dimension: 8, visibilityDelayMs: 50 });
+    const oldIndex = { modelKey: 'hashing-8.v1', dimensions: 8 };
+    const newIndex = { modelKey: 'hashing-8.v2', dimensions: 8 };
+    const sink = createPineconeSink(
+      { sink: { name: 'main' } },
+      {
+        overrides: {
+          apiKey: 'test',
+          targets: parseIndexTargets({
+            activeModelKey: oldIndex.modelKey,
+            index: 'vecsync',
+            host: `${oldServer.host},${newIndex.modelKey}=${newServer.host}`,
+          }),
+          retryInitialMs: 5,
+          retryMaxMs: 200,
+        },
+      },
+    );
+    try {
+      for (const index of [oldIndex, newIndex]) {
+        await sink.ensureIndex(index);
+        for (const tenant of ['t1', 't2']) {
+          const results = await sink.writeDocuments(index, [doc(index, tenant, 'a'), doc(index, tenant, 'b')]);
+          assert.ok(results.every((r) => r.ok));
+        }
+      }
+      await waitFor(async () => (await sink.listTenants(oldIndex)).length === 2, { description: 'old index written' });
+      await sink.dropIndex(oldIndex);
+      await waitFor(async () => (await sink.listTenants(oldIndex)).length === 0, { description: 'old index empty' });
+      await waitFor(async () => (await sink.listTenants(newIndex)).length === 2, { description: 'new index kept' });
+      assert.equal((await sink.inspect(newIndex, 't1')).length, 6);
+    } finally {
+      await sink.close();
+      await oldServer.close();
+      await newServer.close();
+    }
   });
 });
