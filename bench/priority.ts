@@ -8,6 +8,7 @@
  * does. The bench pipeline serves that model; afterwards the model is retired, so other
  * deployments skip what is left of the backfill.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -25,6 +26,9 @@ import { percentile } from '../services/domain/percentile.ts';
 
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 const BACKFILL = Number(process.env.BENCH_BACKFILL_DOCS ?? 50_000);
+/** `vecsync backfill start --rate`: documents per second enqueued on the bulk lane. */
+const BACKFILL_RATE = Number(process.env.BENCH_BACKFILL_RATE ?? 5_000);
+const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'vecsync.mjs');
 const PROBES = Number(process.env.BENCH_PROBES ?? 30);
 
 function summary(ms: number[]) {
@@ -124,8 +128,19 @@ async function measure(
   return { delete: summary(deletes), revoke: summary(revokes), busyAtEveryProbe };
 }
 
-/** Seeds the backfill documents without triggers (no live events), then enqueues them on the bulk lane. */
-async function startBackfill(source: pg.Pool, run: string, model: { name: string; version: number }): Promise<string> {
+interface RunningBackfill {
+  tenant: string;
+  id: string;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+/** Seeds the backfill documents without triggers (no live events), then runs `vecsync backfill start` on them. */
+async function startBackfill(
+  source: pg.Pool,
+  run: string,
+  model: { name: string; version: number },
+): Promise<RunningBackfill> {
   const tenant = `bench_backfill_${run}`;
   const client = await source.connect();
   try {
@@ -144,18 +159,35 @@ async function startBackfill(source: pg.Pool, run: string, model: { name: string
       [tenant, BACKFILL],
     );
     await client.query('COMMIT');
-    // Enqueued in slices, as a backfill command does, so the bulk lane fills steadily.
-    for (let from = 1; from <= BACKFILL; from += 5000) {
-      await client.query(
-        `SELECT vecsync.enqueue_upsert(d, 'bulk', $2, $3) FROM vecsync.documents d
-          WHERE d.tenant_id = $1 AND substr(d.document_id, 3)::int BETWEEN $4 AND $5`,
-        [tenant, model.name, model.version, from, from + 4999],
-      );
-    }
-    return tenant;
   } finally {
     client.release();
   }
+  // The operator's command enqueues them on the bulk lane, paced, with its cursor in PostgreSQL.
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      'backfill',
+      'start',
+      '--model',
+      modelKey(model.name, model.version),
+      '--tenant',
+      tenant,
+      '--rate',
+      String(BACKFILL_RATE),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, VECSYNC_LOG_LEVEL: 'warn' } },
+  );
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const id = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
+    });
+    child.on('exit', (code) => reject(new Error(`vecsync backfill start exited with ${code}`)));
+  });
+  return { tenant, id, child, exited };
 }
 
 export async function runPriorityBench(): Promise<void> {
@@ -164,11 +196,19 @@ export async function runPriorityBench(): Promise<void> {
   const base = loadConfig();
   const admin = new pg.Pool({ connectionString: base.sourceUrl, max: 2 });
   await admin.query(
-    `INSERT INTO vecsync.embedding_models (name, version, dimensions, chunker, chunker_version, chunk_size, chunk_overlap, state)
-     VALUES ($1, $2, $3, 'recursive-char', 1, $4, $5, 'backfilling')`,
-    [model.name, model.version, base.embedder.dimensions, base.chunking.size, base.chunking.overlap],
+    `INSERT INTO vecsync.embedding_models (name, version, dimensions, chunker, chunker_version, chunk_size, chunk_overlap, state, embedder)
+     VALUES ($1, $2, $3, 'recursive-char', 1, $4, $5, 'backfilling', $6)`,
+    [
+      model.name,
+      model.version,
+      base.embedder.dimensions,
+      base.chunking.size,
+      base.chunking.overlap,
+      base.embedder.type,
+    ],
   );
   let backfillTenant: string | undefined;
+  let backfill: RunningBackfill | undefined;
   const p = await startPipeline(`bench-prio-${run}`, {
     env: { VECSYNC_EMBEDDING_MODEL: model.name, VECSYNC_EMBEDDING_VERSION: String(model.version) },
   });
@@ -183,10 +223,11 @@ export async function runPriorityBench(): Promise<void> {
     process.stdout.write(`priority lane, under a bulk backfill of ${BACKFILL} documents...\n`);
     const loadedProbes = await prepare(p, 'loaded');
     const seeded = performance.now();
-    backfillTenant = await startBackfill(p.source, run, model);
+    backfill = await startBackfill(p.source, run, model);
+    backfillTenant = backfill.tenant;
     const tenantOfBackfill = backfillTenant;
     process.stdout.write(`  seeded and enqueued in ${((performance.now() - seeded) / 1000).toFixed(1)} s\n`);
-    const bulkGroup = `${p.rt.groupId('embedder')}.bulk`;
+    const bulkGroup = `${p.rt.groupId('embedder')}.bulk`; // per model: <prefix>.embedder.<model key>.bulk
     const bulkLag = async () => {
       const status = await collectStatus(p.config);
       return status.consumer_groups.filter((g) => g.group === bulkGroup).reduce((n, g) => n + g.lag, 0);
@@ -245,12 +286,17 @@ export async function runPriorityBench(): Promise<void> {
     await writeFile(path.join(RESULTS, `priority-${stamp}.md`), md);
     process.stdout.write(`\n${md}\nwritten to bench/results/priority-${stamp}.{json,md}\n`);
   } finally {
+    if (backfill && backfill.child.exitCode === null) {
+      backfill.child.kill('SIGTERM'); // pauses it
+      await backfill.exited;
+    }
     await p.stop();
     // Retire the bench model: other deployments skip what is left of its backfill.
     await admin.query(`UPDATE vecsync.embedding_models SET state = 'retired' WHERE name = $1`, [model.name]);
     await admin.query('DELETE FROM vecsync.embedding_cache WHERE model_key = $1', [
       modelKey(model.name, model.version),
     ]);
+    await admin.query('DELETE FROM vecsync.backfills WHERE model_name = $1', [model.name]);
     // What is left of the backfill would stay queued for a retired model: prune it (not captured).
     await admin.query('DELETE FROM vecsync.vector_sync_outbox WHERE embedding_model = $1', [model.name]);
     const sinkDb = new pg.Client({ connectionString: base.sink.pgvector.url });

@@ -114,7 +114,7 @@ export const CONFIG_SCHEMA = {
     env: 'VECSYNC_GROUP_PREFIX',
     schema: prefix,
     default: 'vecsync',
-    doc: "Consumer groups are `<prefix>.<sink name>.<service>` (the embedder's is `<prefix>.embedder`).",
+    doc: 'Consumer groups are `<prefix>.<sink name>.<service>`; per-model services add the model key: `<prefix>.embedder.<model key>.<lane>`, `<prefix>.<sink name>.writer.<model key>`.',
   }),
   topicPrefix: setting({
     env: 'VECSYNC_TOPIC_PREFIX',

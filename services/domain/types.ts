@@ -135,6 +135,8 @@ export interface UpsertEvent extends EventBase {
   /** Allowlisted metadata only; `restricted` never leaves PostgreSQL. */
   metadata: { [key: string]: JsonValue };
   model: { name: string; version: number };
+  /** The operator's importance rule (`vecsync.document_importance`), when above 0. */
+  importance?: number | undefined;
 }
 
 /** The document is no longer searchable; its chunks leave every model's index. */

@@ -151,6 +151,11 @@ export interface Sink {
   listDocuments(index: IndexSpec, tenantId: string): AsyncIterable<StoredDocument>;
   /** Tenants that have vectors in this index (reconciler). */
   listTenants(index: IndexSpec): Promise<string[]>;
+  /**
+   * Removes a model's whole index (a retired blue/green model): the pgvector table, or every
+   * record of the Pinecone index (its namespaces; the index itself in name mode). Idempotent.
+   */
+  dropIndex(index: IndexSpec): Promise<void>;
   /** Throws a RetriableError when the store is unreachable. */
   healthCheck(): Promise<void>;
   close(): Promise<void>;

@@ -162,6 +162,12 @@ export const metrics = {
     labelNames: ['backfill', 'model'] as const,
     ...common,
   }),
+  retrievalRecall: new client.Gauge({
+    name: 'vecsync_retrieval_recall',
+    help: 'Recall@k of the golden query set, per embedding model and tenant (last scoring).',
+    labelNames: ['model', 'tenant', 'k'] as const,
+    ...common,
+  }),
   reconcileRepairs: new client.Counter({
     name: 'vecsync_reconcile_repairs_total',
     help: 'Repairs enqueued by the reconciler, by action (upsert, delete, acl, state, ledger_reset, skipped).',

@@ -201,6 +201,8 @@ const upsertSchema = z.object({
     .optional()
     .transform((v) => (v ?? {}) as { [key: string]: JsonValue }),
   model: z.object({ name: z.string().min(1), version: z.int().positive() }),
+  /** `vecsync.document_importance` when above 0 (absent for ordinary documents). */
+  importance: z.int().min(0).optional(),
 });
 
 const deleteSchema = z.object({

@@ -22,7 +22,7 @@ import { createChunker, type Chunker, type TextChunk } from '../../domain/transf
 import { documentContentHash } from '../../domain/transforms/content-hash.ts';
 import { decodeOutbox } from '../../domain/transforms/decode-outbox.ts';
 import { EmbeddingCache } from '../../adapters/postgres/embedding-cache.ts';
-import { PriorityGate, type Priority } from './priority-gate.ts';
+import { PriorityGate, type GatePriority, type Priority } from './priority-gate.ts';
 import { decide } from './plan.ts';
 import { pauseRecorder } from './pauses.ts';
 import { readDocuments, sourceKey, type SourceDocument } from './source.ts';
@@ -89,7 +89,7 @@ export async function createEmbedderService(
 
   /** Embeddings for every distinct chunk hash, from the cache or the provider (in batches). */
   async function embedAll(
-    lane: Priority,
+    lane: GatePriority,
     texts: Map<string, string>,
     signal: AbortSignal,
   ): Promise<Map<string, Float32Array>> {
@@ -212,22 +212,36 @@ export async function createEmbedderService(
           outcomes[u.i] = { kind: 'dead', error };
         }
       }
-      const texts = new Map<string, string>();
-      for (const p of pending) for (const c of p.chunks) texts.set(c.contentHash, c.content);
-      const vectors = texts.size > 0 ? await embedAll(lane, texts, signal) : new Map<string, Float32Array>();
-      for (const p of pending) {
-        const chunks = p.chunks.map((c) => ({
-          chunk_index: c.index,
-          content: c.content,
-          content_hash: c.contentHash,
-          embedding: vectors.get(c.contentHash)!,
-        }));
-        const hash = documentContentHash(p.doc.title, p.body);
-        out.push(await encodeOut(lane, p.message, chunkRecord(p, p.doc, hash, chunks, false)));
-      }
+      // Important live documents are embedded and sent first, ahead of the rest of the batch and
+      // (through the gate) of other live work; on the bulk lane importance only orders the plan.
+      const important = lane === 'live' ? pending.filter((p) => (p.event.importance ?? 0) > 0) : [];
+      if (important.length > 0) await rt.producer.send(chunkTopic, await embedded(important, 'important', signal));
+      const rest = important.length > 0 ? pending.filter((p) => !important.includes(p)) : pending;
+      out.push(...(await embedded(rest, lane, signal)));
       await rt.producer.send(chunkTopic, out);
       return outcomes;
     };
+  }
+
+  /** Embeds `pending` through the gate at `priority` and encodes their chunk records. */
+  async function embedded(pending: Pending[], priority: GatePriority, signal: AbortSignal): Promise<OutMessage[]> {
+    if (pending.length === 0) return [];
+    const lane: Priority = priority === 'important' ? 'live' : priority;
+    const texts = new Map<string, string>();
+    for (const p of pending) for (const c of p.chunks) texts.set(c.contentHash, c.content);
+    const vectors = texts.size > 0 ? await embedAll(priority, texts, signal) : new Map<string, Float32Array>();
+    const out: OutMessage[] = [];
+    for (const p of pending) {
+      const chunks = p.chunks.map((c) => ({
+        chunk_index: c.index,
+        content: c.content,
+        content_hash: c.contentHash,
+        embedding: vectors.get(c.contentHash)!,
+      }));
+      const hash = documentContentHash(p.doc.title, p.body);
+      out.push(await encodeOut(lane, p.message, chunkRecord(p, p.doc, hash, chunks, false)));
+    }
+    return out;
   }
 
   const lanes = options.lanes ?? ['live', 'bulk'];

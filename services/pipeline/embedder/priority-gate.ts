@@ -1,13 +1,15 @@
 /**
  * A gate in front of the embedding provider that serves the live lane before the bulk lane: when
- * both wait, live goes first. Bulk work enters in small slices, so a backfill that saturates the
+ * both wait, live goes first (and important live documents before other live work). Bulk work enters in small slices, so a backfill that saturates the
  * provider delays a live document by at most one slice.
  */
 export type Priority = 'live' | 'bulk';
+/** Gate classes: a live lane's important documents (`vecsync.document_importance` > 0) go first. */
+export type GatePriority = 'important' | Priority;
 
 export class PriorityGate {
   private active = 0;
-  private readonly waiting: Record<Priority, Array<() => void>> = { live: [], bulk: [] };
+  private readonly waiting: Record<GatePriority, Array<() => void>> = { important: [], live: [], bulk: [] };
 
   constructor(private readonly concurrency: number) {
     if (!Number.isInteger(concurrency) || concurrency < 1)
@@ -15,7 +17,7 @@ export class PriorityGate {
   }
 
   /** Runs `fn` when a slot is free, live waiters first. */
-  async run<T>(priority: Priority, fn: () => Promise<T>): Promise<T> {
+  async run<T>(priority: GatePriority, fn: () => Promise<T>): Promise<T> {
     await this.acquire(priority);
     try {
       return await fn();
@@ -28,7 +30,7 @@ export class PriorityGate {
     return { live: this.waiting.live.length, bulk: this.waiting.bulk.length };
   }
 
-  private acquire(priority: Priority): Promise<void> {
+  private acquire(priority: GatePriority): Promise<void> {
     if (this.active < this.concurrency) {
       this.active++;
       return Promise.resolve();
@@ -37,7 +39,7 @@ export class PriorityGate {
   }
 
   private release(): void {
-    const next = this.waiting.live.shift() ?? this.waiting.bulk.shift();
+    const next = this.waiting.important.shift() ?? this.waiting.live.shift() ?? this.waiting.bulk.shift();
     if (next) next();
     else this.active--;
   }

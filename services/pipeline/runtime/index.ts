@@ -25,11 +25,34 @@ export interface Runtime {
   topics: Topics;
   /** The active embedding model's index. */
   activeIndex: IndexSpec;
-  /** Consumer group of a service for this sink (`<prefix>.<sink name>.<service>`). */
+  /**
+   * Consumer group of a service. Services that work per embedding model have a group per model, so
+   * deployments for two models under one prefix never share (and split) a group: the embedder's is
+   * `<prefix>.embedder.<model key>` (each lane appends `.<lane>`), the writer's
+   * `<prefix>.<sink name>.writer.<model key>`. The propagator and the reconciler serve every model
+   * of their sink: `<prefix>.<sink name>.<service>`.
+   */
   groupId(service: string): string;
   /** Lane label of a topic, for metrics. */
   laneOf(topic: string): string;
   close(): Promise<void>;
+}
+
+/** Services with one consumer group per embedding model (see `Runtime.groupId`). */
+export const PER_MODEL_SERVICES: readonly string[] = ['embedder', 'writer'];
+
+/** The consumer group of `service` for the configured sink and embedding model (pure). */
+export function groupIdFor(
+  config: Pick<Config, 'groupPrefix'> & {
+    sink: Pick<Config['sink'], 'name'>;
+    embedder: Pick<Config['embedder'], 'model' | 'version'>;
+  },
+  service: string,
+  key: string = modelKey(config.embedder.model, config.embedder.version),
+): string {
+  if (service === 'embedder') return `${config.groupPrefix}.embedder.${key}`;
+  const base = `${config.groupPrefix}.${config.sink.name}.${service}`;
+  return PER_MODEL_SERVICES.includes(service) ? `${base}.${key}` : base;
 }
 
 export async function createRuntime(config: Config, name = 'vecsync'): Promise<Runtime> {
@@ -56,10 +79,7 @@ export async function createRuntime(config: Config, name = 'vecsync'): Promise<R
       modelKey: modelKey(config.embedder.model, config.embedder.version),
       dimensions: config.embedder.dimensions,
     },
-    groupId: (service) =>
-      service === 'embedder'
-        ? `${config.groupPrefix}.embedder`
-        : `${config.groupPrefix}.${config.sink.name}.${service}`,
+    groupId: (service) => groupIdFor(config, service),
     laneOf: (topic) => laneByTopic.get(topic) ?? (topic.includes('.chunks.') ? 'chunks' : 'other'),
     async close() {
       await producer.close().catch(() => undefined);

@@ -276,6 +276,23 @@ export class PgvectorSink implements Sink {
     return rows.map((r) => r.tenant_id);
   }
 
+  /** Drops this sink's rows of the model; the table goes too once no other sink name uses it. */
+  async dropIndex(index: IndexSpec): Promise<void> {
+    this.#open();
+    const names = chunkTableNames(index.modelKey);
+    try {
+      const exists = await this.#pool.query(DESCRIBE_TABLE, [names.table]);
+      if (exists.rowCount === 0) return;
+      await this.#pool.query(`DELETE FROM ${names.qualified} WHERE sink_name = $1`, [this.name]);
+      const others = await this.#pool.query(`SELECT 1 FROM ${names.qualified} LIMIT 1`);
+      if (others.rowCount === 0) await this.#pool.query(`DROP TABLE IF EXISTS ${names.qualified}`);
+    } catch (error) {
+      rethrow(error, 'drop index');
+    }
+    this.#ensured.delete(index.modelKey);
+    this.#known.delete(index.modelKey);
+  }
+
   async healthCheck(): Promise<void> {
     this.#open();
     await checkPgvectorHealth(this.#pool);

@@ -305,6 +305,22 @@ export class PineconeSink implements Sink {
       .sort(compareBytes);
   }
 
+  async dropIndex(index: IndexSpec): Promise<void> {
+    this.#assertOpen();
+    const handle = await this.#handle(index.modelKey, undefined, false);
+    if (!handle) return;
+    if (handle.target.host === undefined) {
+      await this.#call('delete index', () => this.#client.deleteIndex(handle.target.name));
+    } else {
+      // Host mode never calls the control plane: empty every namespace instead.
+      const stats = await this.#call('describe index stats', () => handle.index.describeIndexStats());
+      for (const namespace of Object.keys(stats.namespaces ?? {})) {
+        await this.#call('delete all', () => handle.index.deleteAll({ namespace }));
+      }
+    }
+    this.#handles.delete(index.modelKey);
+  }
+
   async healthCheck(): Promise<void> {
     this.#assertOpen();
     const target = resolveTarget(this.#config.targets, this.#config.targets.activeModelKey);

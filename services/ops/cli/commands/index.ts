@@ -56,6 +56,21 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: () => import('./reconcile.ts'),
   },
   {
+    name: 'models',
+    summary: 'embedding models: list, golden queries, recall',
+    load: () => import('./models.ts'),
+  },
+  {
+    name: 'backfill',
+    summary: 'operator-controlled backfills on the bulk lane: start | pause | resume | status',
+    load: () => import('./backfill.ts'),
+  },
+  {
+    name: 'reembed',
+    summary: 'blue/green re-embed: --to E | status | compare | cutover | rollback | retire',
+    load: () => import('./reembed.ts'),
+  },
+  {
     name: 'config',
     summary: 'validate the environment and print the effective configuration',
     load: () => import('./config.ts'),

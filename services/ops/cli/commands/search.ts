@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../../config/index.ts';
-import { modelKey } from '../../../domain/types.ts';
+import pg from 'pg';
 import { ConfigError } from '../../../domain/errors.ts';
 import { createLogger } from '../../../adapters/telemetry/log.ts';
 import { createEmbedder } from '../../../adapters/embedding/index.ts';
 import { createSink } from '../../../adapters/sinks/index.ts';
+import { servingModel } from '../../../adapters/postgres/models.ts';
 
 /**
  * `vecsync search --tenant T --principal P [--top K] "text"`: a kNN that only returns chunks the
@@ -25,12 +26,25 @@ export function register(program: Command): void {
         throw new ConfigError(`invalid --top ${opts.top}: expected 1..1000`);
       const config = loadConfig();
       const log = createLogger(config.logLevel);
-      const embedder = createEmbedder({ ...config.embedder, retry: config.retry, log });
+      // The model this sink serves (`vecsync models list`), switched by `vecsync reembed cutover`.
+      const pool = new pg.Pool({ connectionString: config.sourceUrl, max: 1 });
+      const model = await servingModel(pool, config.sink.name, {
+        name: config.embedder.model,
+        version: config.embedder.version,
+      }).finally(() => pool.end());
+      if (!model) throw new ConfigError(`sink ${config.sink.name} serves no registered model; run vecsync migrate`);
+      const embedder = createEmbedder({
+        ...config.embedder,
+        type: model.embedder,
+        dimensions: model.dimensions,
+        retry: config.retry,
+        log,
+      });
       const sink = await createSink(config, { log });
       try {
         const [vector] = await embedder.embed([text]);
         const hits = await sink.search({
-          modelKey: modelKey(config.embedder.model, config.embedder.version),
+          modelKey: model.modelKey,
           tenantId: opts.tenant,
           principal: opts.principal,
           vector: vector!,
