@@ -148,6 +148,21 @@ export const CONFIG_VARIABLES = {
     default: 'false',
     doc: '`vecsync run reconciler` also repairs what it finds (re-enqueues events); otherwise it only reports.',
   },
+  VECSYNC_REINDEX_DRIFT_THRESHOLD: {
+    schema: positiveInt,
+    default: '10000',
+    doc: 'pgvector maintenance: chunk rows changed (inserted, updated, deleted) since the last index build that queue a REINDEX INDEX CONCURRENTLY of the model table.',
+  },
+  VECSYNC_ANALYZE_THRESHOLD: {
+    schema: positiveInt,
+    default: '1000',
+    doc: 'pgvector maintenance: chunk rows modified since the last ANALYZE that queue an ANALYZE (after bulk work).',
+  },
+  VECSYNC_MAINTENANCE_INTERVAL_MS: {
+    schema: z.coerce.number().int().min(0),
+    default: '60000',
+    doc: 'pgvector maintenance loop period in `vecsync run reconciler|all` (0 turns the loop off).',
+  },
   PINECONE_API_KEY: { schema: z.string(), default: '', secret: true, doc: 'Pinecone API key (Pinecone sink).' },
   VECSYNC_PINECONE_INDEX: { schema: z.string(), default: 'vecsync', doc: 'Pinecone index name.' },
   VECSYNC_PINECONE_HOST: {
