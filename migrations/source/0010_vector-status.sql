@@ -66,6 +66,30 @@ CREATE UNIQUE INDEX IF NOT EXISTS maintenance_jobs_pending_idx
   ON vecsync.maintenance_jobs (sink_name, model_key, kind) WHERE state IN ('queued', 'running');
 CREATE INDEX IF NOT EXISTS maintenance_jobs_sink_idx ON vecsync.maintenance_jobs (sink_name, state, id);
 
+-- Backfill and re-embed progress of a (sink, model, tenant), read through dynamic SQL so this
+-- migration does not depend on the embedding lifecycle tables (vecsync.backfills, vecsync.reembeds):
+-- nulls while they do not exist. The latest backfill of the model for the tenant or for all
+-- tenants; the latest re-embed of the sink towards the model.
+CREATE OR REPLACE FUNCTION vecsync.vector_status_backfill(
+  p_sink text, p_model_key text, p_tenant text,
+  OUT backfill_state text, OUT backfill_done bigint, OUT backfill_total bigint, OUT reembed_state text)
+  LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF to_regclass('vecsync.backfills') IS NOT NULL THEN
+    EXECUTE $q$SELECT state, done, total FROM vecsync.backfills
+                WHERE model_name || '.v' || model_version = $1 AND (tenant_id IS NULL OR tenant_id = $2)
+                ORDER BY id DESC LIMIT 1$q$
+      INTO backfill_state, backfill_done, backfill_total USING p_model_key, p_tenant;
+  END IF;
+  IF to_regclass('vecsync.reembeds') IS NOT NULL THEN
+    EXECUTE $q$SELECT state FROM vecsync.reembeds
+                WHERE sink_name = $1 AND to_name || '.v' || to_version = $2
+                ORDER BY id DESC LIMIT 1$q$
+      INTO reembed_state USING p_sink, p_model_key;
+  END IF;
+END
+$$;
+
 DROP VIEW IF EXISTS vecsync.vector_status;
 -- One row per (sink, model, tenant) the ledger or a reconcile pass knows.
 --
@@ -74,8 +98,8 @@ DROP VIEW IF EXISTS vecsync.vector_status;
 --   lags shows it even after the primary marked the outbox row processed.
 -- - index_*: the chunk table is shared by every tenant of the sink, so these repeat per tenant;
 --   documents_changed_since_build is this tenant's share (ledger rows applied since the build).
--- - backfill_*: null until the backfill tables exist (they come with the embedding lifecycle
---   work); model_state is the re-embed state of the model (active, backfilling, retired).
+-- - model_state: the model's registry state (active, backfilling, ready, retired); backfill_* and
+--   reembed_state: see vecsync.vector_status_backfill (null without the lifecycle tables).
 CREATE VIEW vecsync.vector_status AS
 WITH ledger AS (
   SELECT sink_name, model_key, tenant_id,
@@ -121,9 +145,10 @@ SELECT k.sink_name,
        CASE WHEN r.sink_name IS NULL THEN NULL
             ELSE round(100.0 * r.drift_documents / greatest(r.source_documents, 1), 3) END AS drift_pct,
        m.state AS model_state,
-       NULL::text AS backfill_state,
-       NULL::bigint AS backfill_done,
-       NULL::bigint AS backfill_total
+       b.backfill_state,
+       b.backfill_done,
+       b.backfill_total,
+       b.reembed_state
   FROM keys k
   LEFT JOIN ledger l USING (sink_name, model_key, tenant_id)
   LEFT JOIN vecsync.reconcile_results r USING (sink_name, model_key, tenant_id)
@@ -141,7 +166,8 @@ SELECT k.sink_name,
             AND x.model_key = k.model_key
             AND CASE WHEN o.operation = 'acl' THEN x.acl_version >= o.acl_version
                      ELSE x.version >= o.document_version END)
-  ) u ON true;
+  ) u ON true
+  CROSS JOIN LATERAL vecsync.vector_status_backfill(k.sink_name, k.model_key, k.tenant_id) b;
 
 COMMENT ON VIEW vecsync.vector_status IS
   'Per sink, embedding model and tenant: freshness, index maintenance, drift and re-embed state.';
@@ -149,6 +175,7 @@ COMMENT ON VIEW vecsync.vector_status IS
 -- Down Migration
 
 DROP VIEW IF EXISTS vecsync.vector_status;
+DROP FUNCTION IF EXISTS vecsync.vector_status_backfill(text, text, text);
 DROP TABLE IF EXISTS vecsync.maintenance_jobs;
 DROP TABLE IF EXISTS vecsync.sink_index_stats;
 DROP TABLE IF EXISTS vecsync.reconcile_results;

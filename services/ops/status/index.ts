@@ -53,6 +53,7 @@ export interface VectorStatusRow {
   backfill_state: string | null;
   backfill_done: number | null;
   backfill_total: number | null;
+  reembed_state: string | null;
 }
 
 export async function collectStatus(config: Config): Promise<PipelineStatus> {
@@ -176,7 +177,7 @@ async function vectorStatus(config: Config, status: PipelineStatus): Promise<voi
       `SELECT sink_name, model_key, tenant_id, documents, last_applied_at, oldest_unapplied_age_seconds,
               unapplied_events, last_analyze_at, last_index_build_at, index_rows_changed_since_build,
               documents_changed_since_build, maintenance_queued, maintenance_running, last_reconcile_at,
-              drift_documents, drift_pct, model_state, backfill_state, backfill_done, backfill_total
+              drift_documents, drift_pct, model_state, backfill_state, backfill_done, backfill_total, reembed_state
          FROM vecsync.vector_status WHERE sink_name = $1 ORDER BY model_key, tenant_id`,
       [config.sink.name],
     );
