@@ -1,7 +1,8 @@
 /**
  * The status page: `PipelineStatus` (the same object `vecsync status --json` prints) rendered as
  * one HTML document. Pure; every figure carries a `data-field` naming its JSON path, so a test (or
- * a script) can read the page back and compare it with the JSON.
+ * a script) can read the page back and compare it with the JSON, and the JSON the page was
+ * rendered from is embedded as `#status-data`.
  */
 import type { PipelineStatus } from '../status/index.ts';
 
@@ -12,6 +13,9 @@ export interface PageOptions {
   health?: { healthy: boolean; failing: string[] } | null;
   generatedAt?: Date;
 }
+
+/** Component states that mean "working" (the stack reports `up`). */
+const HEALTHY_STATES = new Set(['up', 'running', 'healthy']);
 
 const esc = (v: unknown): string =>
   String(v ?? '').replace(
@@ -43,7 +47,7 @@ export function renderStatusPage(s: PipelineStatus, options: PageOptions = {}): 
   const refresh = options.refreshSeconds ?? 10;
   const components = Object.entries(s.components).map(([name, c]) => [
     esc(name),
-    `<span class="state ${c.state === 'running' ? 'ok' : 'bad'}">${fig(`components.${name}.state`, c.state)}</span>`,
+    `<span class="state ${HEALTHY_STATES.has(c.state) ? 'ok' : 'bad'}">${fig(`components.${name}.state`, c.state)}</span>`,
     fig(`components.${name}.port`, c.port),
     fig(`components.${name}.pid`, c.pid),
     esc(c.version),
@@ -94,7 +98,11 @@ export function renderStatusPage(s: PipelineStatus, options: PageOptions = {}): 
   ]);
   const m = s.maintenance;
   const health = options.health;
-  const overallOk = s.errors.length === 0 && (health ? health.healthy : true);
+  const overallOk =
+    s.errors.length === 0 &&
+    Object.values(s.components).every((c) => HEALTHY_STATES.has(c.state)) &&
+    s.replication_slots.every((slot) => slot.active) &&
+    (health ? health.healthy : true);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>vecsync status</title>
 ${refresh > 0 ? `<meta http-equiv="refresh" content="${refresh}">` : ''}
@@ -145,6 +153,7 @@ ${table(
   vectors,
   'no vector status for this sink (nothing applied yet, or migration 0010 not applied)',
 )}
+<script type="application/json" id="status-data">${JSON.stringify(s).replace(/</g, '\\u003c')}</script>
 </body></html>
 `;
 }
