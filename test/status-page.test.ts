@@ -196,7 +196,7 @@ test('`vecsync ui` shows the numbers of `vecsync status --json`, in Chromium', a
   const volatile = /^(outbox\.\w+\.(queued|failed)|consumer_groups\.|replication_slots\.)/;
   let json = await statusJson();
   let mismatches: string[] = [];
-  for (let attempt = 0; attempt < 8; attempt++) {
+  for (let attempt = 0; attempt < 4; attempt++) {
     const [, j] = await Promise.all([page.goto(url), statusJson()]);
     json = j;
     const shown = await page.$$eval('[data-field]', (els) =>

@@ -21,8 +21,9 @@ import type { DocumentWrite, IndexSpec, Sink } from '../services/adapters/sinks/
 import { chunkTableNames } from '../services/adapters/sinks/pgvector/naming.ts';
 import { MaintenanceWorker } from '../services/ops/maintenance/index.ts';
 import { collectStatus } from '../services/ops/status/index.ts';
-import type { Config } from '../services/config/index.ts';
-import { insertDocuments, startPipeline, updateDocument, waitForVersion } from './support/pipeline.ts';
+import { loadConfig, type Config } from '../services/config/index.ts';
+import { insertDocuments, startPipeline, testSinkName, updateDocument, waitForVersion } from './support/pipeline.ts';
+import { ensureStack } from './support/stack.ts';
 import { uniqueId } from './support/ids.ts';
 import { waitFor } from './support/wait.ts';
 import { ensureVectorStatusSchema } from './support/vector-status-schema.ts';
@@ -64,12 +65,17 @@ async function row(modelKey: string): Promise<StatusRow | undefined> {
 let pipelineModel: string;
 
 before(async () => {
-  const p = await startPipeline('vstatus');
-  config = p.config;
-  pipelineModel = p.rt.activeIndex.modelKey;
+  config = loadConfig({ ...process.env, VECSYNC_SINK_NAME: testSinkName(), VECSYNC_LOG_LEVEL: 'warn' });
+  await ensureStack();
   await ensureVectorStatusSchema(config.sourceUrl);
   source = new pg.Pool({ connectionString: config.sourceUrl, max: 4 });
   sinkDb = new pg.Pool({ connectionString: config.pgvectorUrl, max: 2 });
+});
+
+/** Three documents through the real pipeline of this test's sink, which is then stopped. */
+async function throughPipeline(): Promise<void> {
+  const p = await startPipeline('vstatus', { env: { VECSYNC_SINK_NAME: config.sink.name } });
+  pipelineModel = p.rt.activeIndex.modelKey;
   try {
     const docs = ['d1', 'd2', 'd3'].map((id) => ({ tenant, id, body: `body of ${id}`, acl: ['alice'] }));
     const versions = await insertDocuments(p.source, docs);
@@ -77,7 +83,7 @@ before(async () => {
   } finally {
     await p.stop();
   }
-});
+}
 
 after(async () => {
   await source?.query('DELETE FROM vecsync.sync_state WHERE sink_name = $1', [config.sink.name]);
@@ -90,6 +96,7 @@ after(async () => {
 });
 
 test('freshness: last applied from the ledger, then the oldest unapplied event while the pipeline is down', async () => {
+  await throughPipeline();
   const applied = await row(pipelineModel);
   assert.ok(applied, 'a row for the sink, model and tenant');
   const ledger = (
@@ -133,7 +140,9 @@ test('freshness: last applied from the ledger, then the oldest unapplied event w
   assert.equal(lagging.last_applied_at?.getTime(), ledger.last.getTime(), 'last applied did not move');
 });
 
+// Uses the documents of the test above (d4 missing from the sink, d1 stale).
 test('drift % is the last reconcile pass of the tenant', async () => {
+  assert.ok(pipelineModel, 'needs the freshness test first');
   const { stdout } = await promisify(execFile)(
     process.execPath,
     [BIN, 'reconcile', '--json', '--tenant', tenant, '--settle-ms', '0'],
