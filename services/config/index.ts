@@ -243,6 +243,26 @@ export const CONFIG_SCHEMA = {
       doc: '`vecsync run reconciler` also repairs what it finds (re-enqueues events); otherwise it only reports.',
     }),
   },
+  maintenance: {
+    reindexThreshold: setting({
+      env: 'VECSYNC_REINDEX_DRIFT_THRESHOLD',
+      schema: positiveInt,
+      default: '10000',
+      doc: 'pgvector maintenance: chunk rows changed (inserted, updated, deleted) since the last index build that queue a REINDEX INDEX CONCURRENTLY of the model table.',
+    }),
+    analyzeThreshold: setting({
+      env: 'VECSYNC_ANALYZE_THRESHOLD',
+      schema: positiveInt,
+      default: '1000',
+      doc: 'pgvector maintenance: chunk rows modified since the last ANALYZE that queue an ANALYZE (after bulk work).',
+    }),
+    intervalMs: setting({
+      env: 'VECSYNC_MAINTENANCE_INTERVAL_MS',
+      schema: nonNegativeInt,
+      default: '60000',
+      doc: 'pgvector maintenance loop period in `vecsync run reconciler|all` (0 turns the loop off).',
+    }),
+  },
   metrics: {
     host: setting({
       env: 'VECSYNC_METRICS_HOST',

@@ -187,7 +187,40 @@ function serviceFromArgv(argv = process.argv): string {
   return run >= 0 && argv[run + 1] ? argv[run + 1]! : (argv[2] ?? 'vecsync');
 }
 
-/** Serves /metrics (and /healthz) on loopback by default, and sets `vecsync_build_info`. */
+/** Named health callbacks answered by `GET /healthz` (e.g. "the consumers of this process run"). */
+const healthChecks = new Map<string, () => boolean>();
+
+/** Registers a health callback; returns its unregistration. */
+export function registerHealthCheck(name: string, healthy: () => boolean): () => void {
+  healthChecks.set(name, healthy);
+  return () => healthChecks.delete(name);
+}
+
+/** Healthy when at least one check is registered and every check passes; the failing ones otherwise. */
+export function healthState(): { healthy: boolean; failing: string[] } {
+  const failing: string[] = [];
+  for (const [name, healthy] of healthChecks) {
+    let ok = false;
+    try {
+      ok = healthy();
+    } catch {
+      ok = false;
+    }
+    if (!ok) failing.push(name);
+  }
+  return { healthy: healthChecks.size > 0 && failing.length === 0, failing };
+}
+
+/** Extra GET routes of the metrics server (the status page), by path without query string. */
+export type RouteHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
+const routes = new Map<string, RouteHandler>();
+
+export function registerRoute(path: string, handler: RouteHandler): () => void {
+  routes.set(path, handler);
+  return () => routes.delete(path);
+}
+
+/** Serves /metrics, /healthz and the registered routes, on loopback by default, and sets `vecsync_build_info`. */
 export async function startMetricsServer(
   host: string,
   port: number,
@@ -195,6 +228,15 @@ export async function startMetricsServer(
 ): Promise<{ port: number; close(): Promise<void> }> {
   metrics.buildInfo.set({ version: packageVersion(), service }, 1);
   const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const route = req.method === 'GET' ? routes.get(path) : undefined;
+    if (route) {
+      Promise.resolve(route(req, res)).catch((error: unknown) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(String(error));
+      });
+      return;
+    }
     if (req.url === '/metrics') {
       registry
         .metrics()
@@ -208,9 +250,12 @@ export async function startMetricsServer(
         });
       return;
     }
-    if (req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok\n');
+    if (path === '/healthz') {
+      const state = healthState();
+      res.writeHead(state.healthy ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(
+        state.healthy ? 'ok\n' : `unhealthy: ${state.failing.join(', ') || 'no consumer registered in this process'}\n`,
+      );
       return;
     }
     res.writeHead(404);

@@ -29,6 +29,10 @@ export interface PipelineStatus {
   replication_slots: ReplicationSlotStatus[];
   /** Services paused because a dependency refused their credentials (401/403), per sink. */
   paused: { sink_name: string; service: string; dependency: string; reason: string; since: string }[];
+  /** Rows of `vecsync.vector_status` for this sink (VECSYNC_SINK_NAME); empty before migration 0010. */
+  vector_status: VectorStatusRow[];
+  /** pgvector maintenance backlog of this sink (`vecsync.maintenance_jobs`). */
+  maintenance: { queued: number; running: number; failed: number; last_done_at: string | null };
   errors: string[];
 }
 
@@ -63,6 +67,30 @@ export function slotProblem(slot: ReplicationSlotStatus, sinkNames: string[] = [
   return undefined;
 }
 
+export interface VectorStatusRow {
+  sink_name: string;
+  model_key: string;
+  tenant_id: string;
+  documents: number;
+  last_applied_at: string | null;
+  oldest_unapplied_age_seconds: number;
+  unapplied_events: number;
+  last_analyze_at: string | null;
+  last_index_build_at: string | null;
+  index_rows_changed_since_build: number | null;
+  documents_changed_since_build: number;
+  maintenance_queued: number;
+  maintenance_running: number;
+  last_reconcile_at: string | null;
+  drift_documents: number | null;
+  drift_pct: number | null;
+  model_state: string | null;
+  backfill_state: string | null;
+  backfill_done: number | null;
+  backfill_total: number | null;
+  reembed_state: string | null;
+}
+
 export async function collectStatus(config: Config): Promise<PipelineStatus> {
   const status: PipelineStatus = {
     components: {},
@@ -72,12 +100,15 @@ export async function collectStatus(config: Config): Promise<PipelineStatus> {
     outbox_failed_by_reason: {},
     replication_slots: [],
     paused: [],
+    vector_status: [],
+    maintenance: { queued: 0, running: 0, failed: 0, last_done_at: null },
     errors: [],
   };
   await Promise.all([
     componentStatus(config, status).catch((e: unknown) => void status.errors.push(`stack: ${describeError(e)}`)),
     kafkaStatus(config, status).catch((e: unknown) => void status.errors.push(`kafka: ${describeError(e)}`)),
     sourceStatus(config, status).catch((e: unknown) => void status.errors.push(`source: ${describeError(e)}`)),
+    vectorStatus(config, status).catch((e: unknown) => void status.errors.push(`vector_status: ${describeError(e)}`)),
   ]);
   return status;
 }
@@ -185,6 +216,65 @@ async function sourceStatus(config: Config, status: PipelineStatus): Promise<voi
   }
 }
 
+const NUMERIC_COLUMNS = [
+  'documents',
+  'oldest_unapplied_age_seconds',
+  'unapplied_events',
+  'index_rows_changed_since_build',
+  'documents_changed_since_build',
+  'maintenance_queued',
+  'maintenance_running',
+  'drift_documents',
+  'drift_pct',
+  'backfill_done',
+  'backfill_total',
+] as const;
+
+/** This sink's rows of vecsync.vector_status and its maintenance backlog (nothing before migration 0010). */
+async function vectorStatus(config: Config, status: PipelineStatus): Promise<void> {
+  const client = new pg.Client({ connectionString: config.sourceUrl, connectionTimeoutMillis: 3000 });
+  await client.connect();
+  try {
+    const exists = await client.query<{ ok: boolean }>(
+      `SELECT to_regclass('vecsync.vector_status') IS NOT NULL AND to_regclass('vecsync.maintenance_jobs') IS NOT NULL AS ok`,
+    );
+    if (!exists.rows[0]?.ok) return;
+    const rows = await client.query<Record<string, unknown>>(
+      `SELECT sink_name, model_key, tenant_id, documents, last_applied_at, oldest_unapplied_age_seconds,
+              unapplied_events, last_analyze_at, last_index_build_at, index_rows_changed_since_build,
+              documents_changed_since_build, maintenance_queued, maintenance_running, last_reconcile_at,
+              drift_documents, drift_pct, model_state, backfill_state, backfill_done, backfill_total, reembed_state
+         FROM vecsync.vector_status WHERE sink_name = $1 ORDER BY model_key, tenant_id`,
+      [config.sink.name],
+    );
+    const iso = (v: unknown) =>
+      v instanceof Date ? v.toISOString() : v === null || v === undefined ? null : String(v);
+    status.vector_status = rows.rows.map((r) => {
+      const row = { ...r } as Record<string, unknown>;
+      for (const c of NUMERIC_COLUMNS) row[c] = r[c] === null || r[c] === undefined ? null : Number(r[c]);
+      for (const c of ['last_applied_at', 'last_analyze_at', 'last_index_build_at', 'last_reconcile_at'])
+        row[c] = iso(r[c]);
+      row.oldest_unapplied_age_seconds = Number(r.oldest_unapplied_age_seconds ?? 0);
+      return row as unknown as VectorStatusRow;
+    });
+    const jobs = await client.query<{ queued: string; running: string; failed: string; last_done_at: Date | null }>(
+      `SELECT count(*) FILTER (WHERE state = 'queued') AS queued, count(*) FILTER (WHERE state = 'running') AS running,
+              count(*) FILTER (WHERE state = 'failed') AS failed, max(finished_at) FILTER (WHERE state = 'done') AS last_done_at
+         FROM vecsync.maintenance_jobs WHERE sink_name = $1`,
+      [config.sink.name],
+    );
+    const j = jobs.rows[0];
+    status.maintenance = {
+      queued: Number(j?.queued ?? 0),
+      running: Number(j?.running ?? 0),
+      failed: Number(j?.failed ?? 0),
+      last_done_at: iso(j?.last_done_at),
+    };
+  } finally {
+    await client.end();
+  }
+}
+
 export function formatStatus(s: PipelineStatus): string {
   const lines: string[] = [];
   lines.push('components:');
@@ -210,6 +300,15 @@ export function formatStatus(s: PipelineStatus): string {
     );
   for (const p of s.paused)
     lines.push(`PAUSED ${p.service} (sink ${p.sink_name}): ${p.dependency} ${p.reason} since ${p.since}`);
+  const m = s.maintenance;
+  lines.push(`pgvector maintenance: ${m.queued} queued, ${m.running} running, ${m.failed} failed`);
+  if (s.vector_status.length > 0)
+    lines.push('vector status (model / tenant: documents, oldest unapplied, changed since index build, drift):');
+  for (const v of s.vector_status)
+    lines.push(
+      `  ${v.model_key} / ${v.tenant_id}: ${v.documents} docs, ${v.oldest_unapplied_age_seconds.toFixed(1)}s, ` +
+        `${v.index_rows_changed_since_build ?? '-'} rows, ${v.drift_pct === null ? '-' : `${v.drift_pct}%`}`,
+    );
   for (const e of s.errors) lines.push(`error: ${e}`);
   return lines.join('\n');
 }

@@ -46,6 +46,7 @@ import {
   tenantSizes,
   type SourceRow,
 } from './source.ts';
+import { saveReconcileResults, tenantResults } from './results.ts';
 import { foldStateTopic, stateBucketSums, stateDetail, type TopicState } from './state-topic.ts';
 
 export interface ReconcilerDeps {
@@ -389,5 +390,14 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
     duration_ms: Math.round(performance.now() - started),
   };
   log.debug({ drift: report.drift, stats: report.stats, duration_ms: report.duration_ms }, 'reconcile pass finished');
+  // For vecsync.vector_status (drift %). A database without that table (not migrated yet) only
+  // loses the record, not the pass.
+  await saveReconcileResults(
+    source,
+    { ...ledger, mode: report.mode },
+    tenantResults(report.tenants, report.counts),
+  ).catch((error: unknown) =>
+    log.warn({ err: (error as Error).message }, 'reconcile: could not record the result per tenant'),
+  );
   return report;
 }

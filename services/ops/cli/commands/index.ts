@@ -70,6 +70,7 @@ export const COMMANDS: readonly CommandEntry[] = [
     summary: 'blue/green re-embed: --to E | status | compare | cutover | rollback | retire',
     load: () => import('./reembed.ts'),
   },
+  { name: 'ui', summary: 'serve the status page', load: () => import('./ui.ts') },
   {
     name: 'config',
     summary: 'validate the environment and print the effective configuration',
