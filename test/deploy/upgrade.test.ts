@@ -66,6 +66,9 @@ describe('upgrade from the previous release', { timeout: 600_000 }, () => {
       VECSYNC_PGVECTOR_URL: urls.sink,
       VECSYNC_TOPIC_PREFIX: id,
       VECSYNC_GROUP_PREFIX: id,
+      // The previous release's model. The default embedder is minilm since then; an upgrade keeps
+      // the model it runs, and a model change is a re-embed (docs/deploy.md).
+      VECSYNC_EMBEDDER: 'hashing',
       VECSYNC_METRICS_PORT: '0',
       VECSYNC_RECONCILE_SETTLE_MS: '0',
       VECSYNC_RECONCILE_INTERVAL_MS: '3600000',

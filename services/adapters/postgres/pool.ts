@@ -4,6 +4,7 @@
  */
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig } from 'pg';
+import { redactSecrets } from '../../domain/errors.ts';
 
 export type { Pool, PoolClient };
 
@@ -57,17 +58,6 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
 /** The database name of a postgres:// URL. */
 export function databaseName(url: string): string {
   const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
-  if (name === '') throw new TypeError(`database URL has no database name: ${redactUrl(url)}`);
+  if (name === '') throw new TypeError(`database URL has no database name: ${redactSecrets(url)}`);
   return name;
-}
-
-/** The URL with its password replaced, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '<invalid url>';
-  }
 }

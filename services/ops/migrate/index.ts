@@ -8,8 +8,8 @@ import pg from 'pg';
 import { runner } from 'node-pg-migrate';
 import type { Config } from '../../config/index.ts';
 import { modelKey } from '../../domain/types.ts';
-import { ConfigError } from '../../domain/errors.ts';
-import { createPool, databaseName, redactUrl, withTransaction, type Pool } from '../../adapters/postgres/pool.ts';
+import { ConfigError, redactSecrets } from '../../domain/errors.ts';
+import { createPool, databaseName, withTransaction, type Pool } from '../../adapters/postgres/pool.ts';
 import { assetPath } from '../../domain/assets.ts';
 
 const MIGRATIONS_ROOT = assetPath('migrations');
@@ -154,9 +154,12 @@ export async function ensureDatabase(url: string): Promise<boolean> {
   try {
     await client.connect();
   } catch (error) {
-    throw new ConfigError(`cannot reach PostgreSQL at ${redactUrl(adminUrl.toString())}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new ConfigError(
+      `cannot reach PostgreSQL at ${redactSecrets(adminUrl.toString())}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);

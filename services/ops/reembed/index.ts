@@ -29,6 +29,7 @@ import {
 import type { IndexSpec, Sink, StoredDocument } from '../../adapters/sinks/types.ts';
 import { createBackfill, getBackfill } from '../backfill/store.ts';
 import { scoreRecall, type RecallScore } from './recall.ts';
+import { withTransaction } from '../../adapters/postgres/pool.ts';
 
 export const ReembedState = {
   backfilling: 'backfilling',
@@ -422,19 +423,11 @@ export async function cutover(
       );
     }
   }
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await withTransaction(pool, async (client) => {
     await setServing(client, config.sink.name, to);
     await setModelState(client, to, 'active');
     await client.query(`UPDATE vecsync.reembeds SET state = 'serving', cutover_at = now() WHERE id = $1`, [r.id]);
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
   return { reembed: (await latestReembed(pool, config.sink.name))!, ...(compare ? { compare } : {}) };
 }
 
@@ -443,21 +436,13 @@ export async function rollback(pool: pg.Pool, config: Config): Promise<Reembed> 
   const { r, from, to } = await reembedModels(pool, config);
   if (r.state !== 'serving')
     throw new ConfigError(`re-embed ${r.id} is ${r.state}; only a serving re-embed can be rolled back`);
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await withTransaction(pool, async (client) => {
     await setServing(client, config.sink.name, from);
     await setModelState(client, to, 'ready');
     await client.query(`UPDATE vecsync.reembeds SET state = 'rolled_back', rolled_back_at = now() WHERE id = $1`, [
       r.id,
     ]);
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
   return (await latestReembed(pool, config.sink.name))!;
 }
 

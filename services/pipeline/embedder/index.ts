@@ -12,7 +12,8 @@ import { DEFAULT_BREAKER, withCircuitBreaker } from '../../adapters/embedding/ci
 import { createEmbedder, type Embedder } from '../../adapters/embedding/index.ts';
 import { createRunner, type BatchHandler, type Runner } from '../../adapters/kafka/runner.ts';
 import { done, HEADER, skipped, type InMessage, type Outcome, type OutMessage } from '../../adapters/kafka/message.ts';
-import { markDeadLetters } from '../../adapters/postgres/ledger.ts';
+import { markDeadLetters, markOutbox } from '../../adapters/postgres/ledger.ts';
+import { classifyPgError } from '../../domain/pg-errors.ts';
 import { chunkTopicSpec, provisionTopics } from '../../adapters/kafka/admin.ts';
 import { metrics } from '../../adapters/telemetry/metrics.ts';
 import { ModelRegistry, type EmbeddingModel } from '../../adapters/postgres/models.ts';
@@ -188,11 +189,15 @@ export async function createEmbedderService(
       );
       const out: OutMessage[] = [];
       const pending: Pending[] = [];
+      // Events a later event supersedes are finished here: nothing reaches the writer for them.
+      const superseded: string[] = [];
       for (const u of upserts) {
         try {
           const decision = decide(u.event, docs.get(sourceKey(u.event.tenant_id, u.event.document_id)), config.limits);
           if (decision.kind === 'skip') {
             outcomes[u.i] = skipped;
+            const id = u.message.headers[HEADER.outboxId];
+            if (id) superseded.push(id);
             continue;
           }
           if (decision.kind === 'withdraw') {
@@ -219,6 +224,13 @@ export async function createEmbedderService(
       const rest = important.length > 0 ? pending.filter((p) => !important.includes(p)) : pending;
       out.push(...(await embedded(rest, lane, signal)));
       await rt.producer.send(chunkTopic, out);
+      if (superseded.length > 0) {
+        try {
+          await markOutbox(rt.source, superseded, 'processed');
+        } catch (error) {
+          throw classifyPgError(error, 'outbox status');
+        }
+      }
       return outcomes;
     };
   }
