@@ -10,8 +10,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { reasonOf } from '../services/domain/errors.ts';
-import { ConnectClient } from '../services/ops/connectors/connect-client.ts';
-import { connectorName } from '../services/ops/connectors/render.ts';
+import { ConnectClient } from '../services/ops/connect/connect-client.ts';
+import { connectorName } from '../services/ops/connect/render.ts';
 import { collectStatus } from '../services/ops/status/index.ts';
 import { reconcile, reconcilerDeps } from '../services/pipeline/reconciler/index.ts';
 import { createChunker } from '../services/domain/transforms/chunker.ts';

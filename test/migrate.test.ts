@@ -12,8 +12,8 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { loadConfig } from '../services/config/index.ts';
-import { ConnectClient } from '../services/ops/connectors/connect-client.ts';
-import { renderConnectorFromConfig, slotName } from '../services/ops/connectors/render.ts';
+import { ConnectClient } from '../services/ops/connect/connect-client.ts';
+import { renderConnectorFromConfig, slotName } from '../services/ops/connect/render.ts';
 import { uniqueId } from './support/ids.ts';
 import { waitFor } from './support/wait.ts';
 

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../../config/index.ts';
 import { ConfigError } from '../../../domain/errors.ts';
-import { applyConnectors, connectorStatus } from '../../connectors/apply.ts';
-import { redactConnectorConfig, renderConnectorFromConfig } from '../../connectors/render.ts';
-import { readSlot } from '../../connectors/slot.ts';
+import { applyConnectors, connectorStatus } from '../../connect/apply.ts';
+import { redactConnectorConfig, renderConnectorFromConfig } from '../../connect/render.ts';
+import { readSlot } from '../../connect/slot.ts';
 import { DEFAULT_PARTITIONS } from '../../../adapters/kafka/admin.ts';
 
 function positiveInt(name: string) {
