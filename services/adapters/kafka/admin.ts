@@ -38,9 +38,20 @@ export function pipelineTopics(prefix: string, partitions: number = DEFAULT_PART
   ];
 }
 
-/** A model's chunk topic: chunk records of long documents exceed the broker's 1 MiB default. */
-export function chunkTopicSpec(topic: string, partitions: number, maxMessageBytes: number): TopicSpec {
-  return { topic, partitions, configs: { 'max.message.bytes': String(maxMessageBytes) } };
+/**
+ * A chunk record holds a whole document: an 8 MiB body at the default chunking is about 12,000
+ * chunks, ~30 MB at 384 dimensions. A record over this limit cannot succeed on retry: the producer
+ * classifies it `record_too_large` and the event is dead-lettered (never retried forever).
+ */
+export const CHUNK_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A model's chunk topic, keyed like the lanes (as many partitions keep the writer as parallel).
+ * Provisioned by `connectors apply` for the configured model and by the embedder and the writer of
+ * any model when they start, so neither waits for the other on a new model.
+ */
+export function chunkTopicSpec(topic: string, partitions = DEFAULT_PARTITIONS): TopicSpec {
+  return { topic, partitions, configs: { 'max.message.bytes': String(CHUNK_MAX_MESSAGE_BYTES) } };
 }
 
 export interface TopicProvisionReport {

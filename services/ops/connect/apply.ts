@@ -14,7 +14,14 @@ import {
   slotName,
   type RenderedConnector,
 } from './render.ts';
-import { pipelineTopics, provisionTopics, type TopicProvisionReport } from '../../adapters/kafka/admin.ts';
+import {
+  chunkTopicSpec,
+  pipelineTopics,
+  provisionTopics,
+  type TopicProvisionReport,
+} from '../../adapters/kafka/admin.ts';
+import { topicsFor } from '../../adapters/kafka/topics.ts';
+import { modelKey } from '../../domain/types.ts';
 import { createKafka } from '../../adapters/kafka/client.ts';
 import { createLogger } from '../../adapters/telemetry/log.ts';
 
@@ -91,7 +98,11 @@ export async function applyConnectors(config: Config, options: ApplyOptions = {}
   const kafka = createKafka(config.kafkaBrokers, 'vecsync-admin', createLogger('warn', 'connectors'));
   let topics: TopicProvisionReport;
   try {
-    topics = await provisionTopics(kafka, pipelineTopics(config.topicPrefix, options.partitions));
+    const chunks = topicsFor(config.topicPrefix).chunks(modelKey(config.embedder.model, config.embedder.version));
+    topics = await provisionTopics(kafka, [
+      ...pipelineTopics(config.topicPrefix, options.partitions),
+      chunkTopicSpec(chunks, options.partitions),
+    ]);
   } catch (error) {
     throw new RetriableError(`cannot provision topics on ${config.kafkaBrokers.join(',')}: ${describeError(error)}`, {
       cause: error,

@@ -38,15 +38,6 @@ export interface EmbedderOptions {
   onCommitted?: (messages: InMessage[], outcomes: Outcome[]) => void;
 }
 
-/** Chunk topics are keyed like the lanes, so as many partitions keep the writer as parallel. */
-const CHUNK_TOPIC_PARTITIONS = 6;
-/**
- * A chunk record holds a whole document: an 8 MiB body at the default chunking is about 12,000
- * chunks, ~30 MB at 384 dimensions. A record over this limit cannot succeed on retry: the producer
- * classifies it `record_too_large` and the event is dead-lettered (never retried forever).
- */
-const CHUNK_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-
 interface Pending {
   i: number;
   message: InMessage;
@@ -281,7 +272,7 @@ export async function createEmbedderService(
     name: 'embedder',
     embedder,
     async start() {
-      await provisionTopics(rt.kafka, [chunkTopicSpec(chunkTopic, CHUNK_TOPIC_PARTITIONS, CHUNK_MAX_MESSAGE_BYTES)]);
+      await provisionTopics(rt.kafka, [chunkTopicSpec(chunkTopic)]);
       await codec.register(chunkTopic);
       // A local model is fetched and loaded before consuming, not inside the first batch (and
       // after the chunk topic exists: a writer started beside this service subscribes to it).

@@ -14,6 +14,7 @@ import type { Service } from '../runtime/service.ts';
 import type { Runtime } from '../runtime/index.ts';
 import type { IndexSpec, ItemResult, Sink } from '../../adapters/sinks/types.ts';
 import { ledgerKeyOf, planWriterBatch } from './plan.ts';
+import { chunkTopicSpec, provisionTopics } from '../../adapters/kafka/admin.ts';
 
 export interface WriterOptions {
   /** Chunk topics to consume; defaults to the active model's. */
@@ -151,6 +152,8 @@ export async function createWriterService(rt: Runtime, options: WriterOptions = 
     async start() {
       await sink.healthCheck();
       await sink.ensureIndex(rt.activeIndex);
+      // Subscribing to a topic that does not exist yet fails; the embedder may not have started.
+      await provisionTopics(rt.kafka, [chunkTopicSpec(rt.topics.chunks(rt.activeIndex.modelKey))]);
       await runner.start();
     },
     async stop() {
