@@ -51,27 +51,37 @@ CREATE OR REPLACE FUNCTION vecsync.document_importance(d vecsync.documents) RETU
               ELSE 0 END;
 
 -- Upserts of important documents carry their importance (ordinary ones are unchanged), so the
--- embedder can put them ahead of other live work.
+-- embedder can put them ahead of other live work. The payload stays bounded as in 0008 (a large
+-- document travels by reference, never inline): only the importance is added.
 CREATE OR REPLACE FUNCTION vecsync.document_payload(d vecsync.documents, p_model_name text, p_model_version integer)
   RETURNS jsonb LANGUAGE sql STABLE
-  RETURN jsonb_build_object(
-    'op', 'upsert',
-    'tenant_id', d.tenant_id,
-    'document_id', d.document_id,
-    'version', d.version,
-    'acl_version', d.acl_version,
-    'acl', vecsync.current_acl(d.tenant_id, d.document_id),
-    'title', d.title,
-    'body', d.body,
-    'language', d.language,
-    'status', d.status,
-    'metadata', vecsync.allowed_metadata(d.metadata),
-    'content_hash', vecsync.content_hash(d.title, d.body),
-    'model', jsonb_build_object('name', p_model_name, 'version', p_model_version),
-    'created_at', now())
+BEGIN ATOMIC
+  SELECT jsonb_build_object(
+      'op', 'upsert',
+      'tenant_id', d.tenant_id,
+      'document_id', d.document_id,
+      'version', d.version,
+      'acl_version', d.acl_version,
+      'language', d.language,
+      'status', d.status,
+      'content_hash', vecsync.content_hash(d.title, d.body),
+      'model', jsonb_build_object('name', p_model_name, 'version', p_model_version),
+      'created_at', now())
+    || CASE WHEN x.bytes <= vecsync.payload_inline_limit()
+         THEN jsonb_build_object('acl', x.acl, 'title', d.title, 'body', d.body, 'metadata', x.metadata)
+         ELSE jsonb_build_object('acl', NULL, 'title', NULL, 'body', NULL, 'metadata', NULL, 'inline', false,
+                                 'body_bytes', coalesce(octet_length(d.body), 0),
+                                 'metadata_bytes', octet_length(x.metadata::text))
+       END
     || CASE WHEN vecsync.document_importance(d) > 0
             THEN jsonb_build_object('importance', vecsync.document_importance(d))
-            ELSE '{}'::jsonb END;
+            ELSE '{}'::jsonb END
+    FROM (SELECT a.acl, m.metadata,
+                 coalesce(octet_length(d.body), 0) + coalesce(octet_length(d.title), 0)
+                   + octet_length(m.metadata::text) + octet_length(a.acl::text) AS bytes
+            FROM (SELECT vecsync.current_acl(d.tenant_id, d.document_id) AS acl) a,
+                 (SELECT vecsync.allowed_metadata(d.metadata) AS metadata) m) x;
+END;
 
 CREATE TABLE IF NOT EXISTS vecsync.backfills (
   id bigserial PRIMARY KEY,
@@ -144,23 +154,33 @@ DROP TABLE IF EXISTS vecsync.golden_queries;
 DROP TABLE IF EXISTS vecsync.reembeds;
 DROP TABLE IF EXISTS vecsync.backfill_items;
 DROP TABLE IF EXISTS vecsync.backfills;
+-- Back to 0008's bounded payload (without the importance).
 CREATE OR REPLACE FUNCTION vecsync.document_payload(d vecsync.documents, p_model_name text, p_model_version integer)
   RETURNS jsonb LANGUAGE sql STABLE
-  RETURN jsonb_build_object(
-    'op', 'upsert',
-    'tenant_id', d.tenant_id,
-    'document_id', d.document_id,
-    'version', d.version,
-    'acl_version', d.acl_version,
-    'acl', vecsync.current_acl(d.tenant_id, d.document_id),
-    'title', d.title,
-    'body', d.body,
-    'language', d.language,
-    'status', d.status,
-    'metadata', vecsync.allowed_metadata(d.metadata),
-    'content_hash', vecsync.content_hash(d.title, d.body),
-    'model', jsonb_build_object('name', p_model_name, 'version', p_model_version),
-    'created_at', now());
+BEGIN ATOMIC
+  SELECT jsonb_build_object(
+      'op', 'upsert',
+      'tenant_id', d.tenant_id,
+      'document_id', d.document_id,
+      'version', d.version,
+      'acl_version', d.acl_version,
+      'language', d.language,
+      'status', d.status,
+      'content_hash', vecsync.content_hash(d.title, d.body),
+      'model', jsonb_build_object('name', p_model_name, 'version', p_model_version),
+      'created_at', now())
+    || CASE WHEN x.bytes <= vecsync.payload_inline_limit()
+         THEN jsonb_build_object('acl', x.acl, 'title', d.title, 'body', d.body, 'metadata', x.metadata)
+         ELSE jsonb_build_object('acl', NULL, 'title', NULL, 'body', NULL, 'metadata', NULL, 'inline', false,
+                                 'body_bytes', coalesce(octet_length(d.body), 0),
+                                 'metadata_bytes', octet_length(x.metadata::text))
+       END
+    FROM (SELECT a.acl, m.metadata,
+                 coalesce(octet_length(d.body), 0) + coalesce(octet_length(d.title), 0)
+                   + octet_length(m.metadata::text) + octet_length(a.acl::text) AS bytes
+            FROM (SELECT vecsync.current_acl(d.tenant_id, d.document_id) AS acl) a,
+                 (SELECT vecsync.allowed_metadata(d.metadata) AS metadata) m) x;
+END;
 DROP FUNCTION IF EXISTS vecsync.document_importance(vecsync.documents);
 DROP TABLE IF EXISTS vecsync.model_serving;
 UPDATE vecsync.embedding_models SET state = 'active' WHERE state = 'ready';
