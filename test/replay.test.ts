@@ -35,12 +35,19 @@ describe('replay and redelivery', () => {
     }));
     const versions = await insertDocuments(p.source, docs);
     const latest = new Map(versions);
+    // Each version is applied before the next is written: the embedder reads the current row (claim
+    // check) and skips a version a newer one supersedes, and the chunk topic must hold every one.
+    const applied = async (ids: string[]) => {
+      for (const id of ids) await waitForVersion(p, tenant, id, latest.get(id)!);
+    };
+    await applied([...latest.keys()]);
     // Several versions per document, so the chunk topic holds older records to replay.
     for (const i of [0, 1, 2, 3])
       latest.set(
         `doc-${i}`,
         await updateDocument(p.source, tenant, `doc-${i}`, 'body = $3', [`Rewritten ${i}. `.repeat(20)]),
       );
+    await applied(['doc-0', 'doc-1', 'doc-2', 'doc-3']);
     for (const i of [0, 1])
       latest.set(`doc-${i}`, await updateDocument(p.source, tenant, `doc-${i}`, 'title = $3', [`Title ${i}`]));
     // A deleted document: its older records must never bring it back.
