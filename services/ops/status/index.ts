@@ -91,6 +91,9 @@ export interface VectorStatusRow {
   reembed_state: string | null;
 }
 
+/** Rows of `vector_status` the text view prints. */
+const VECTOR_STATUS_LINES = 10;
+
 export async function collectStatus(config: Config): Promise<PipelineStatus> {
   const status: PipelineStatus = {
     components: {},
@@ -304,11 +307,15 @@ export function formatStatus(s: PipelineStatus): string {
   lines.push(`pgvector maintenance: ${m.queued} queued, ${m.running} running, ${m.failed} failed`);
   if (s.vector_status.length > 0)
     lines.push('vector status (model / tenant: documents, oldest unapplied, changed since index build, drift):');
-  for (const v of s.vector_status)
+  // The text view shows the tenants with the most documents; `status --json` has every row.
+  const shown = [...s.vector_status].sort((a, b) => b.documents - a.documents).slice(0, VECTOR_STATUS_LINES);
+  for (const v of shown)
     lines.push(
       `  ${v.model_key} / ${v.tenant_id}: ${v.documents} docs, ${v.oldest_unapplied_age_seconds.toFixed(1)}s, ` +
         `${v.index_rows_changed_since_build ?? '-'} rows, ${v.drift_pct === null ? '-' : `${v.drift_pct}%`}`,
     );
+  if (s.vector_status.length > shown.length)
+    lines.push(`  … ${s.vector_status.length - shown.length} more (vecsync status --json)`);
   for (const e of s.errors) lines.push(`error: ${e}`);
   return lines.join('\n');
 }
