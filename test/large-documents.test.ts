@@ -161,8 +161,10 @@ describe('documents of any size through change capture', { timeout: 15 * 60_000 
     }
     const bigSynced = (Date.now() - started) / 1000;
 
+    // Known problem (issue 11, open): on a loaded machine the slice of an oversized document is
+    // dead-lettered several times before its commit holds, so this can take minutes, not seconds.
     await waitFor(async () => (outboxSeen.length >= 3 ? true : undefined), {
-      timeoutMs: 120_000,
+      timeoutMs: 480_000,
       description: 'three dead letters of the oversized documents',
     });
     for (const seen of await Promise.all(outboxSeen)) {
