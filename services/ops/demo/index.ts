@@ -19,6 +19,7 @@ import { collectStatus, formatStatus } from '../status/index.ts';
 import { DEMO_ARTICLES, DEMO_TENANTS, generateCorpus, type DemoDocument } from './corpus.ts';
 import { percentile } from '../../domain/percentile.ts';
 import { assetPath } from '../../domain/assets.ts';
+import { withTransaction } from '../../adapters/postgres/pool.ts';
 
 const BIN = assetPath('bin', 'vecsync.mjs');
 
@@ -37,9 +38,7 @@ function runCli(args: string[]): Promise<void> {
 
 /** Writes documents the way an application does: ACL rows and the document in one transaction. */
 export async function writeDocuments(pool: pg.Pool, docs: DemoDocument[]): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await withTransaction(pool, async (client) => {
     // ACL first: the document's insert then carries its ACL in the same event.
     await client.query(
       `INSERT INTO vecsync.document_acl (tenant_id, document_id, principal)
@@ -63,13 +62,7 @@ export async function writeDocuments(pool: pg.Pool, docs: DemoDocument[]): Promi
         docs.map((d) => JSON.stringify(d.restricted)),
       ],
     );
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** Documents of `tenants` whose current version is applied in the sink's ledger. */
