@@ -150,6 +150,22 @@ describe('pgvector fence: a write older than what the sink holds changes nothing
     assert.ok(await aclRow(tenant, 'd'));
   });
 
+  it('a delete sent to one model keeps the ACL row another model still serves a newer version with', async () => {
+    // The propagator sends a delete only to the models whose ledger it is news to; a model that
+    // already holds a re-created, newer version is left out of it.
+    const tenant = uniqueTenant('subset');
+    await sink.writeDocuments(A, [doc(A, tenant, 'd', { version: 1 })]);
+    await sink.writeDocuments(B, [doc(B, tenant, 'd', { version: 3 })]);
+    const results = await sink.deleteDocuments([A], [{ tenantId: tenant, documentId: 'd', version: 2, aclVersion: 1 }]);
+    assert.deepEqual(fenced(results), ['applied']);
+    assert.deepEqual(await sink.inspect(A, tenant), []);
+    assert.equal((await sink.inspect(B, tenant)).length, 3);
+    assert.ok(await aclRow(tenant, 'd'), 'the ACL row B searches with');
+    // Once B deletes too, nothing is left.
+    await sink.deleteDocuments([B], [{ tenantId: tenant, documentId: 'd', version: 4, aclVersion: 1 }]);
+    assert.equal(await aclRow(tenant, 'd'), undefined);
+  });
+
   it('decides exactly like the pure fence rule, for random sequences of writes, deletes and ACL changes', async () => {
     const opArb = fc.oneof(
       fc.record({

@@ -234,7 +234,8 @@ ORDER BY i.ord`;
  * A versioned delete moves each model's fence to a tombstone when it lets it through
  * (`fenceDelete`: at least as new) and removes the chunks of the models it moved; the ACL row goes
  * only when every model let it through (a model holding a newer version keeps the document
- * searchable there). The tombstone keeps the newest ACL version of the removed ACL row. An
+ * searchable there) and no model outside `tables` holds a newer live version: the row is shared
+ * by every model, and a delete the ledger sends to some models only must not blind the others. The tombstone keeps the newest ACL version of the removed ACL row. An
  * unversioned delete removes everything and leaves no tombstone. Returns one `FencedRow` per
  * document. Deleting what is not there is a no-op (and still leaves the tombstone).
  */
@@ -278,13 +279,20 @@ export function deleteDocumentsSql(tables: ChunkTableNames[]): string {
 ), verdict AS (
   SELECT r.tenant_id, r.document_id,
          (SELECT count(*) FROM accepted x WHERE x.tenant_id = r.tenant_id AND x.document_id = r.document_id)
-           = (SELECT count(*) FROM models) AS whole
+           = (SELECT count(*) FROM models) AS whole,
+         -- A model outside this delete that holds a newer version of the document still serves it.
+         EXISTS (
+           SELECT 1 FROM ${FENCE_TABLE} AS f
+           WHERE f.sink_name = $1 AND f.tenant_id = r.tenant_id AND f.document_id = r.document_id
+             AND NOT f.tombstone AND f.version > r.version AND f.model_key <> ALL ($6::text[])
+         ) AS served_elsewhere
   FROM refs r
 ), ${[
     ...ctes,
     `acl AS (
   DELETE FROM ${ACL_TABLE} AS a USING verdict v
-  WHERE v.whole AND a.sink_name = $1 AND a.tenant_id = v.tenant_id AND a.document_id = v.document_id
+  WHERE v.whole AND NOT v.served_elsewhere
+    AND a.sink_name = $1 AND a.tenant_id = v.tenant_id AND a.document_id = v.document_id
   RETURNING 1
 )`,
   ].join(', ')}
