@@ -35,7 +35,14 @@ import { chunkTableName, SINK_SCHEMA } from '../services/adapters/sinks/pgvector
 import { createPgvectorSink } from '../services/adapters/sinks/pgvector/sink.ts';
 import type { IndexSpec, ItemResult, Sink } from '../services/adapters/sinks/types.ts';
 import { uniqueId } from './support/ids.ts';
-import { groupAtEnd, insertDocuments, startPipeline, testSinkName, type TestPipeline } from './support/pipeline.ts';
+import {
+  groupAtEnd,
+  groupCaughtUp,
+  insertDocuments,
+  startPipeline,
+  testSinkName,
+  type TestPipeline,
+} from './support/pipeline.ts';
 import { ensureStack } from './support/stack.ts';
 import { waitFor } from './support/wait.ts';
 import { doc, runSuffix, uniqueIndexes, uniqueTenant } from './sinks/conformance.ts';
@@ -480,6 +487,18 @@ describe('fenced sink writes: a writer that lost its ledger lock mid-write leave
     const writerPid = await insertAndCatchMidWrite(tenant, 20);
     await stopWriter('SIGKILL');
     await hardDeleteDuringWrite(tenant, writerPid);
+    await assertNothingLeft(tenant);
+    // The killed writer never committed its slice: the next writer of the group gets the old write
+    // again, now after the delete, and it must not bring the document back.
+    writer = startWriter();
+    await waitFor(() => writer!.log.join('').includes('"msg":"running"'), {
+      timeoutMs: 90_000,
+      description: 'the next writer running',
+    });
+    await waitFor(() => groupCaughtUp(p.config, p.rt.groupId('writer'), [p.rt.topics.chunks(index.modelKey)]), {
+      timeoutMs: 90_000,
+      description: 'the next writer past the redelivered slice',
+    });
     await assertNothingLeft(tenant);
   });
 });

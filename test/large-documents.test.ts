@@ -66,7 +66,8 @@ describe('documents of any size through change capture', { timeout: 15 * 60_000 
   const outboxSeen: Promise<{ key: string; status: string; error: string | null }>[] = [];
 
   before(async () => {
-    p = await startPipeline('large', { services: ['propagator'] });
+    // Info logs: the runner reports rebalances and uncommitted slices there (the open problem below).
+    p = await startPipeline('large', { services: ['propagator'], env: { VECSYNC_LOG_LEVEL: 'info' } });
     // The stack is shared: refuse to run (rather than stop change capture for everyone) when the
     // payload functions of migration 0008 or the connector's record limit are not in place.
     const { rows } = await p.source.query<{ bytes: number }>(

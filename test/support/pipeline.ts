@@ -53,6 +53,22 @@ export async function groupAtEnd(config: Config, groupId: string, topics: string
   });
 }
 
+/** Whether a group has committed up to the end of every partition of the topics (nothing left to redeliver). */
+export async function groupCaughtUp(config: Config, groupId: string, topics: string[]): Promise<boolean> {
+  return withAdmin(config.kafkaBrokers, async (admin) => {
+    const committed = await admin.fetchOffsets({ groupId, topics });
+    for (const topic of topics) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const mine = committed.find((c) => c.topic === topic)?.partitions ?? [];
+      for (const end of ends) {
+        const at = mine.find((c) => c.partition === end.partition)?.offset ?? '-1';
+        if (BigInt(end.high) > 0n && BigInt(at) < BigInt(end.high)) return false;
+      }
+    }
+    return true;
+  });
+}
+
 export async function startPipeline(
   label: string,
   options: { services?: PipelineService[]; env?: Record<string, string> } = {},
