@@ -8,7 +8,11 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import type { DeadLetterReport } from '../services/ops/dlq/index.ts';
+import { provisionTopics } from '../services/adapters/kafka/admin.ts';
+import { DLQ_MAX_MESSAGE_BYTES, sendDeadLetters } from '../services/adapters/kafka/dlq.ts';
+import { topicsFor } from '../services/adapters/kafka/topics.ts';
+import { listDeadLetters, replayDeadLetters, type DeadLetterReport } from '../services/ops/dlq/index.ts';
+import { headerOf, readToEnd, withAdmin } from './support/kafka.ts';
 import { uniqueId } from './support/ids.ts';
 import { insertDocuments, startPipeline, type TestPipeline } from './support/pipeline.ts';
 import { waitFor } from './support/wait.ts';
@@ -118,5 +122,75 @@ describe('dead-letter list and replay', () => {
     ) as DeadLetterReport;
     assert.equal(withReplayed.total, docs.length);
     assert.ok(withReplayed.items.every((i) => i.replayed));
+  });
+});
+
+describe('replay of a dead letter stored as a reference', () => {
+  // Topics of this test alone: a DLQ topic under a prefix of its own and an "original" topic.
+  const prefix = `test.dlqref.${uniqueId('p')}`;
+  const topics = topicsFor(prefix);
+  const original = `${prefix}.original`;
+  const tenant = `tenant_${uniqueId('dlqref')}`;
+  let p: TestPipeline;
+
+  before(async () => {
+    p = await startPipeline('dlqref', { services: [] });
+    await provisionTopics(p.rt.kafka, [
+      { topic: original, partitions: 1, configs: {} },
+      { topic: topics.dlq('writer'), partitions: 1, configs: {} },
+    ]);
+  });
+  after(async () => {
+    await withAdmin(p.config.kafkaBrokers, (admin) =>
+      admin.deleteTopics({ topics: [original, topics.dlq('writer')] }),
+    ).catch(() => undefined);
+    await p?.stop();
+  });
+
+  /** Dead-letters `message` through the runner's own DLQ producer; a value over the DLQ budget becomes a reference. */
+  async function deadLetter(offset: string, size: number): Promise<void> {
+    const message = {
+      topic: original,
+      partition: 0,
+      offset,
+      key: `${tenant}:doc`,
+      // Only its size matters here: the reference points at the original in its topic.
+      value: Buffer.alloc(size),
+      headers: { trace: 'kept' },
+      timestamp: Date.now(),
+    };
+    const now = new Date();
+    await sendDeadLetters(p.rt.producer, topics.dlq('writer'), 'writer', 'g', [
+      { message, error: new Error('sink refused it'), attempts: 1, firstFailure: now, lastFailure: now },
+    ]);
+  }
+
+  test('puts the original back, read from its topic; a reference the topic no longer holds names the repair', async () => {
+    await p.rt.producer.send(original, [
+      { key: `${tenant}:doc`, value: Buffer.from('the original value'), headers: {} },
+    ]);
+    const [end] = await withAdmin(p.config.kafkaBrokers, (admin) => admin.fetchTopicOffsets(original));
+    const at = (BigInt(end!.high) - 1n).toString();
+    await deadLetter(at, DLQ_MAX_MESSAGE_BYTES + 1);
+
+    const listed = await listDeadLetters(p.rt.kafka, p.source, topics, { service: 'writer' });
+    assert.equal(listed.total, 1);
+    assert.equal(listed.items[0]!.value_omitted_bytes, DLQ_MAX_MESSAGE_BYTES + 1);
+
+    const result = await replayDeadLetters(p.rt.kafka, p.source, p.rt.producer, topics, { service: 'writer' });
+    assert.deepEqual(result, { replayed: 1, alreadyReplayed: 0 });
+    const messages = await readToEnd({ brokers: p.config.kafkaBrokers, topics: [original] });
+    assert.equal(messages.length, 2);
+    assert.equal(messages[1]!.value?.toString('utf8'), 'the original value');
+    assert.equal(headerOf(messages[1]!, 'trace'), 'kept');
+
+    // A reference past what the topic holds (retention deleted it, in production).
+    await deadLetter('999', DLQ_MAX_MESSAGE_BYTES + 1);
+    await assert.rejects(
+      replayDeadLetters(p.rt.kafka, p.source, p.rt.producer, topics, { service: 'writer' }),
+      (error: Error) =>
+        /no longer holds it/.test(error.message) &&
+        error.message.includes(`vecsync reconcile --repair --tenant ${tenant}`),
+    );
   });
 });

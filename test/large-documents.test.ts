@@ -167,6 +167,14 @@ describe('documents of any size through change capture', { timeout: 15 * 60_000 
     await waitFor(async () => (outboxSeen.length >= 3 ? true : undefined), {
       timeoutMs: 480_000,
       description: 'three dead letters of the oversized documents',
+    }).catch((error: Error) => {
+      // What the embedder committed for this tenant so far: says which slice never committed.
+      const seen = p.committed.embedder
+        .filter((c) => c.message.key?.startsWith(`${big}:`))
+        .map(
+          (c) => `${c.message.key!.slice(big.length + 1)}@${c.message.partition}/${c.message.offset}:${c.outcome.kind}`,
+        );
+      throw new Error(`${error.message}; committed for the tenant: ${seen.join(', ') || 'nothing'}`, { cause: error });
     });
     for (const seen of await Promise.all(outboxSeen)) {
       assert.equal(seen.status, 'failed', `${seen.key}'s outbox row`);

@@ -141,3 +141,71 @@ export async function readCompactedToEnd(
     await admin.disconnect().catch(() => undefined);
   }
 }
+
+/**
+ * The one message at `offset` of `topic`/`partition`, or `undefined` when the log no longer holds
+ * it (retention deleted it, or compaction removed it). Used to replay a dead letter stored as a
+ * reference (its value was too large for the DLQ topic): the original is read back from where it
+ * came from. Same fresh-group approach as `readCompactedToEnd`: the group is placed at `offset`
+ * on that partition (and at the end of every other one) before it joins, and deleted afterwards.
+ */
+export async function readMessageAt(
+  kafka: Kafka,
+  topic: string,
+  partition: number,
+  offset: string,
+  options: { groupId: string; timeoutMs?: number },
+): Promise<CompactedMessage | undefined> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const consumer = kafka.consumer({
+    groupId: options.groupId,
+    maxWaitTimeInMs: 50,
+    // A referenced value is larger than the DLQ topic allows: fetch it whole.
+    maxBytesPerPartition: 64 * 1024 * 1024,
+    allowAutoTopicCreation: false,
+  });
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    const target = offsets.find((p) => p.partition === partition);
+    if (!target) throw new RangeError(`${topic} has no partition ${partition}`);
+    const wanted = BigInt(offset);
+    if (wanted < BigInt(target.low) || wanted >= BigInt(target.high)) return undefined;
+    await admin.setOffsets({
+      groupId: options.groupId,
+      topic,
+      partitions: offsets.map((p) => ({ partition: p.partition, offset: p.partition === partition ? offset : p.high })),
+    });
+    let settle!: (m: CompactedMessage | undefined) => void;
+    const found = new Promise<CompactedMessage | undefined>((resolve) => (settle = resolve));
+    const timer = setTimeout(() => settle(undefined), options.timeoutMs ?? 30_000);
+    consumer.on(consumer.events.CRASH, () => settle(undefined));
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic] });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        if (batch.partition !== partition) return;
+        const m = batch.messages.find((x) => BigInt(x.offset) === wanted);
+        if (m) {
+          settle({
+            partition,
+            offset: m.offset,
+            key: m.key,
+            value: m.value,
+            headers: headersToStrings(m.headers as Record<string, unknown>),
+          });
+        } else if (BigInt(batch.lastOffset()) >= wanted) {
+          settle(undefined); // compaction removed it: the log went past it without it
+        }
+      },
+    });
+    const message = await found;
+    clearTimeout(timer);
+    return message;
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+    await admin.deleteGroups([options.groupId]).catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+  }
+}

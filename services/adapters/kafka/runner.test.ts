@@ -230,6 +230,29 @@ describe('batch runner (in-memory consumer)', () => {
     assert.equal(h.log.filter((e) => e.kind === 'commit').length, 1, 'no commit without the dead letter');
   });
 
+  test('recording dead letters is retried in place: each dead letter is sent once, then committed', async () => {
+    let failures = 2;
+    const recorded: string[] = [];
+    const h = await harness(
+      async (messages) =>
+        messages.map((m): Outcome =>
+          value(m) === 'bad' ? { kind: 'dead', error: new Error('no') } : { kind: 'done' },
+        ),
+      {
+        onDeadLetter: async (letters) => {
+          if (failures-- > 0) throw new RetriableError('source unavailable');
+          recorded.push(...letters.map((l) => value(l.message)));
+        },
+      },
+    );
+    await h.consumer.deliver(0, ['a', 'bad']);
+    assert.deepEqual(recorded, ['bad']);
+    assert.deepEqual(h.log, [
+      { kind: 'dlq-ack', count: 1 },
+      { kind: 'commit', partition: 0, offset: '2' },
+    ]);
+  });
+
   test('stop aborts a slice that is retrying: no commit, no dead letter', async () => {
     let signal: AbortSignal | undefined;
     const h = await harness(

@@ -354,7 +354,28 @@ export function createRunnerWith(consumerFactory: ConsumerFactory, options: Runn
               'dead-lettered',
             );
           }
-          await options.onDeadLetter?.(letters);
+          if (options.onDeadLetter) {
+            const onDeadLetter = options.onDeadLetter;
+            // Marking the outbox rows is retried in place (same policy): failing the batch instead
+            // would redeliver it and send every dead letter of the slice again.
+            try {
+              await withMessageRetry(() => onDeadLetter(letters), options.retry, {
+                signal: abort.signal,
+                onFailedAttempt: async (error, attempt) => {
+                  log.warn({ attempt, err: describeError(error) }, 'recording dead letters failed, retrying');
+                  await heartbeat(state);
+                  if (state.lost !== undefined) throw new AssignmentLost(state.lost);
+                },
+              });
+            } catch (error) {
+              if (!(error instanceof AssignmentLost)) throw error;
+              log.info(
+                { topic: batch.topic, partition: batch.partition, offset: slice[0]!.offset },
+                'rebalancing while recording dead letters; leaving the slice uncommitted to the next owner',
+              );
+              return;
+            }
+          }
         }
         const last = slice[slice.length - 1]!.offset;
         payload.resolveOffset(last);

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { ConfigError } from '../../domain/errors.ts';
 import type { Kafka } from '../../adapters/kafka/client.ts';
-import { readCompactedToEnd } from '../../adapters/kafka/compacted.ts';
+import { readCompactedToEnd, readMessageAt } from '../../adapters/kafka/compacted.ts';
 import { DLQ_HEADER } from '../../adapters/kafka/dlq.ts';
 import type { Producer } from '../../adapters/kafka/producer.ts';
 import { SERVICES, type ServiceName, type Topics } from '../../adapters/kafka/topics.ts';
@@ -28,6 +28,8 @@ export interface DeadLetterItem {
   first_failure: string;
   last_failure: string;
   replayed: boolean;
+  /** Set when the DLQ holds a reference only (the value was too large for it): the value's size. */
+  value_omitted_bytes?: number;
 }
 
 export interface DeadLetterReport {
@@ -120,6 +122,7 @@ async function readLetters(kafka: Kafka, pool: pg.Pool, topics: Topics, filter: 
             first_failure: h[DLQ_HEADER.firstFailure] ?? '',
             last_failure: h[DLQ_HEADER.lastFailure] ?? '',
             replayed: isReplayed,
+            ...(h[DLQ_HEADER.valueOmitted] ? { value_omitted_bytes: Number(h[DLQ_HEADER.valueOmitted]) } : {}),
           },
         });
       },
@@ -144,6 +147,27 @@ export async function listDeadLetters(
   }
   report.items = letters.slice(-limit).map((l) => l.item);
   return report;
+}
+
+/**
+ * The value of a dead letter stored as a reference, read back from the original topic (which keeps
+ * it until its retention ends). Gone from there, the event cannot be replayed: the reconciler
+ * re-enqueues the document from the source instead.
+ */
+async function referencedValue(kafka: Kafka, letter: Letter): Promise<Buffer | null> {
+  const { id, original_topic: topic, original_partition: partition, original_offset: offset, key } = letter.item;
+  const original = await readMessageAt(kafka, topic, partition, offset, {
+    groupId: `vecsync-dlq-read.${randomBytes(6).toString('hex')}`,
+  });
+  if (!original) {
+    const tenant = key?.split(':')[0];
+    throw new ConfigError(
+      `dead letter ${id} holds a reference to ${topic} partition ${partition} offset ${offset} (its value of ` +
+        `${letter.item.value_omitted_bytes} bytes did not fit the DLQ topic), and that topic no longer holds it; ` +
+        `re-enqueue the document from the source instead: vecsync reconcile --repair${tenant ? ` --tenant ${tenant}` : ''}`,
+    );
+  }
+  return original.value;
 }
 
 /**
@@ -187,8 +211,9 @@ export async function replayDeadLetters(
       }
       const target = letter.item.original_topic;
       if (!target) throw new ConfigError(`dead letter ${letter.item.id} does not name its original topic`);
+      const value = letter.item.value_omitted_bytes === undefined ? letter.value : await referencedValue(kafka, letter);
       await producer.send(target, [
-        { key: letter.key?.toString('utf8') ?? null, value: letter.value, headers: originalHeaders(letter.headers) },
+        { key: letter.key?.toString('utf8') ?? null, value, headers: originalHeaders(letter.headers) },
       ]);
       await pool.query(
         `INSERT INTO vecsync.dlq_replays (dlq_topic, dlq_partition, dlq_offset, replayed_to) VALUES ($1, $2, $3, $4)
