@@ -14,6 +14,7 @@ import {
   type DocumentKey,
   type JsonValue,
   type OutboxEvent,
+  type UpsertEvent,
 } from '../types.ts';
 import { normalizeAcl } from './acl.ts';
 
@@ -252,17 +253,36 @@ function fieldError(input: Record<string, unknown>, issue: z.core.$ZodIssue | un
 
 // --- limits and key -------------------------------------------------------------------------
 
+/**
+ * An upsert whose inline body or metadata is over a limit. It carries the decoded event, so the
+ * embedder can still take the document out of search (fail closed) before it is dead-lettered.
+ */
+export class OversizedUpsertError extends PoisonMessageError {
+  constructor(
+    reason: OutboxPoison,
+    message: string,
+    readonly event: UpsertEvent,
+  ) {
+    super(reason, message);
+  }
+}
+
 function checkLimits(event: OutboxEvent, limits: OutboxLimits): void {
   if (event.op !== Operation.upsert) return;
   const bodyBytes = Buffer.byteLength(event.body, 'utf8');
   if (bodyBytes > limits.maxBodyBytes) {
-    throw poison(OutboxPoison.bodyTooLarge, `body of ${bodyBytes} bytes exceeds ${limits.maxBodyBytes} bytes`);
+    throw new OversizedUpsertError(
+      OutboxPoison.bodyTooLarge,
+      `body of ${bodyBytes} bytes exceeds ${limits.maxBodyBytes} bytes`,
+      event,
+    );
   }
   const metadataBytes = Buffer.byteLength(JSON.stringify(event.metadata), 'utf8');
   if (metadataBytes > limits.maxMetadataBytes) {
-    throw poison(
+    throw new OversizedUpsertError(
       OutboxPoison.metadataTooLarge,
       `metadata of ${metadataBytes} bytes exceeds ${limits.maxMetadataBytes} bytes`,
+      event,
     );
   }
 }

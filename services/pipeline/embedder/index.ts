@@ -21,7 +21,7 @@ import type { Service } from '../runtime/service.ts';
 import type { Runtime } from '../runtime/index.ts';
 import { createChunker, type Chunker, type TextChunk } from '../../domain/transforms/chunker.ts';
 import { documentContentHash } from '../../domain/transforms/content-hash.ts';
-import { decodeOutbox } from '../../domain/transforms/decode-outbox.ts';
+import { decodeOutbox, OversizedUpsertError } from '../../domain/transforms/decode-outbox.ts';
 import { EmbeddingCache } from '../../adapters/postgres/embedding-cache.ts';
 import { PriorityGate, type GatePriority, type Priority } from './priority-gate.ts';
 import { decide } from './plan.ts';
@@ -153,6 +153,9 @@ export async function createEmbedderService(
     return async (messages, { signal }) => {
       const outcomes: Outcome[] = messages.map(() => done);
       const upserts: { i: number; message: InMessage; event: UpsertEvent; model: EmbeddingModel }[] = [];
+      // Upserts over a size limit in their payload: dead-lettered, and withdrawn from search when
+      // the source holds the document at that version (the same fail-closed rule as `decide`).
+      const oversized: { message: InMessage; event: UpsertEvent }[] = [];
       for (const [i, message] of messages.entries()) {
         try {
           const { event } = decodeOutbox(message, config.limits);
@@ -170,15 +173,33 @@ export async function createEmbedderService(
         } catch (error) {
           if (!(error instanceof PoisonMessageError)) throw error;
           outcomes[i] = { kind: 'dead', error };
+          if (
+            error instanceof OversizedUpsertError &&
+            modelKey(error.event.model.name, error.event.model.version) === served
+          ) {
+            oversized.push({ message, event: error.event });
+          }
         }
       }
-      if (upserts.length === 0) return outcomes;
+      if (upserts.length === 0 && oversized.length === 0) return outcomes;
       const docs = await readDocuments(
         rt.source,
-        upserts.map((u) => ({ tenantId: u.event.tenant_id, documentId: u.event.document_id })),
+        [...upserts, ...oversized].map((u) => ({ tenantId: u.event.tenant_id, documentId: u.event.document_id })),
         config.limits,
       );
       const out: OutMessage[] = [];
+      for (const o of oversized) {
+        let decision;
+        try {
+          decision = decide(o.event, docs.get(sourceKey(o.event.tenant_id, o.event.document_id)), config.limits);
+        } catch (error) {
+          if (error instanceof PoisonMessageError) continue; // dead-lettered already
+          throw error;
+        }
+        if (decision.kind === 'withdraw') {
+          out.push(await encodeOut(lane, o.message, chunkRecord(o, decision.doc, decision.doc.contentHash, [], true)));
+        }
+      }
       const pending: Pending[] = [];
       // Events a later event supersedes are finished here: nothing reaches the writer for them.
       const superseded: string[] = [];
