@@ -1,12 +1,25 @@
 /**
  * What a PostgreSQL error means for the pipeline, decided in one place for every component that
  * talks to PostgreSQL (ledger, embedding cache, model registry, pgvector sink): the database is
- * unavailable (retry later), one item's data was rejected (isolate it, dead-letter it), or it is a
- * bug (never retried).
+ * unavailable (retry later), it refused our role (pause until the role works again, dead-letter
+ * nothing), one item's data was rejected (isolate it, dead-letter it), or it is a bug (never
+ * retried).
  */
-import { PoisonMessageError, RetriableError } from './errors.ts';
+import { CredentialsError, PoisonMessageError, RetriableError } from './errors.ts';
 
-export type PgErrorKind = 'unavailable' | 'data' | 'bug';
+export type PgErrorKind = 'unavailable' | 'credentials' | 'data' | 'bug';
+
+/**
+ * The role was refused, so every statement fails alike and no message is at fault: class 28
+ * (28000 invalid_authorization_specification, e.g. a role altered to NOLOGIN; 28P01
+ * invalid_password) is `unauthorized`, 42501 insufficient_privilege (a revoked grant) is
+ * `forbidden`.
+ */
+function credentialsReasonOf(code: string): 'unauthorized' | 'forbidden' | undefined {
+  if (code.slice(0, 2) === '28') return 'unauthorized';
+  if (code === '42501') return 'forbidden';
+  return undefined;
+}
 
 const UNAVAILABLE_STATES = new Set([
   '40001', // serialization_failure
@@ -65,6 +78,7 @@ export function pgErrorKind(error: unknown): PgErrorKind {
       return 'unavailable';
     }
     if (/^[0-9A-Z]{5}$/.test(code)) {
+      if (credentialsReasonOf(code) !== undefined) return 'credentials';
       if (UNAVAILABLE_STATES.has(code) || UNAVAILABLE_CLASSES.has(code.slice(0, 2))) return 'unavailable';
       if (DATA_CLASSES.has(code.slice(0, 2))) return 'data';
       return 'bug';
@@ -74,12 +88,35 @@ export function pgErrorKind(error: unknown): PgErrorKind {
   return 'bug';
 }
 
-/** Returns a RetriableError or PoisonMessageError for known classes; otherwise the error itself. */
+/** Why the role was refused, for an error `pgErrorKind` calls `credentials` (otherwise undefined). */
+function pgCredentialsReason(error: unknown): 'unauthorized' | 'forbidden' | undefined {
+  if (pgErrorKind(error) !== 'credentials') return undefined;
+  return credentialsReasonOf(codeOf(error) ?? '');
+}
+
+/**
+ * The CredentialsError of `dependency` (`postgres`, `pgvector`) for an error `pgErrorKind` calls
+ * `credentials`. The message names the variable to check, never its value.
+ */
+export function pgCredentialsError(error: unknown, dependency: string, message: string): CredentialsError {
+  return new CredentialsError(dependency, pgCredentialsReason(error) ?? 'unauthorized', message, { cause: error });
+}
+
+/**
+ * Returns a RetriableError, CredentialsError (`postgres`: the source database refused our role) or
+ * PoisonMessageError for known classes; otherwise the error itself.
+ */
 export function classifyPgError(error: unknown, what: string): unknown {
   const message = error instanceof Error ? error.message : String(error);
   switch (pgErrorKind(error)) {
     case 'unavailable':
       return new RetriableError(`${what} unavailable: ${message}`, { cause: error });
+    case 'credentials':
+      return pgCredentialsError(
+        error,
+        'postgres',
+        `${what} refused our role (${codeOf(error)}): ${message}; check the role of VECSYNC_SOURCE_URL`,
+      );
     case 'data':
       return new PoisonMessageError('sink_rejected', `${what}: ${message}`, { cause: error });
     case 'bug':

@@ -12,6 +12,7 @@ import { Pinecone } from '@pinecone-database/pinecone';
 import { loadConfig } from '../../services/config/index.ts';
 import {
   ConfigError,
+  CredentialsError,
   isPoison,
   isRetriable,
   PoisonMessageError,
@@ -526,7 +527,7 @@ describe('pinecone sink', () => {
     await sink.close();
   });
 
-  it('classifies failures: 5xx, timeouts and refused connections retriable; 401 and 403 ConfigError', async () => {
+  it('classifies failures: 5xx, timeouts and refused connections retriable; 401 and 403 credentials', async () => {
     const index = model(4);
     const pinecone = await server(4, 0);
     const sink = sinkFor({ [index.modelKey]: pinecone.host }, index.modelKey, {
@@ -550,16 +551,28 @@ describe('pinecone sink', () => {
     assert.ok(slow && !slow.ok && isRetriable(slow.error), 'timeout');
     assert.match((slow.error as Error).message, /no answer within 200 ms/);
 
+    // A refused key fails the item retriably (the consumer pauses), never as poison.
+    const refused = (reason: string) => (e: unknown) =>
+      e instanceof CredentialsError &&
+      e.dependency === 'pinecone' &&
+      e.reason === reason &&
+      /PINECONE_API_KEY/.test(e.message) &&
+      !/wrong/.test(e.message);
     pinecone.failNext(1, { status: 403 });
-    await assert.rejects(write(), (e: unknown) => e instanceof ConfigError && /API key/.test(e.message));
+    const [forbidden] = await write();
+    assert.ok(forbidden && !forbidden.ok && refused('forbidden')(forbidden.error), String(forbidden));
     assertAllOk(await write(), 1);
 
     const wrongKey = sinkFor({ [index.modelKey]: pinecone.host }, index.modelKey, { apiKey: 'wrong' });
-    await assert.rejects(wrongKey.healthCheck(), (e: unknown) => e instanceof ConfigError && /401/.test(e.message));
-    await assert.rejects(wrongKey.writeDocuments(index, [doc(index, tenant, 'd', { chunkCount: 1 })]), ConfigError);
+    await assert.rejects(
+      wrongKey.healthCheck(),
+      (e: unknown) => refused('unauthorized')(e) && /401/.test((e as Error).message),
+    );
+    const [unauthorized] = await wrongKey.writeDocuments(index, [doc(index, tenant, 'd', { chunkCount: 1 })]);
+    assert.ok(unauthorized && !unauthorized.ok && refused('unauthorized')(unauthorized.error), String(unauthorized));
     await assert.rejects(
       wrongKey.search({ modelKey: index.modelKey, tenantId: tenant, principal: 'p', vector: angled(4, 0), topK: 1 }),
-      ConfigError,
+      refused('unauthorized'),
     );
 
     const closed = await server(4, 0);

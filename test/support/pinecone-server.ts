@@ -16,10 +16,11 @@
  * | `GET /vectors/list` | `prefix, limit, paginationToken, namespace` | `{vectors: [{id}], pagination: {next}, namespace, usage}` |
  * | `POST /describe_index_stats` | `{}` | `{namespaces: {ns: {vectorCount}}, dimension, totalVectorCount, metric, ...}` |
  *
- * What it enforces like Pinecone: the `Api-Key` header (401 otherwise); at most 1,000 vectors and
- * 2 MB per upsert; at most 1,000 ids per fetch or delete; vectors of the index's dimension with
- * finite values; metadata values that are strings, numbers, booleans or lists of strings (null
- * refused), at most 40 KB per record; ids of at most 512 bytes. Errors have Pinecone's body shape
+ * What it enforces like Pinecone: the `Api-Key` header (401 otherwise; a test may change `apiKey`
+ * while it runs, as a rotated key); at most 1,000 vectors and 2 MB per upsert; at most 1,000 ids
+ * per fetch or delete; vectors of the index's dimension with finite values; metadata values that
+ * are strings, numbers, booleans or lists of strings (null refused), at most 40 KB per record; ids
+ * of at most 512 bytes. Errors have Pinecone's body shape
  * `{"code": <grpc code>, "message": "...", "details": []}`.
  *
  * Semantics: cosine scores; metadata filters with `$eq $ne $in $nin $gt $gte $lt $lte $exists
@@ -320,7 +321,8 @@ interface ActiveFault {
 export class PineconeIndexServer {
   readonly name: string;
   readonly dimension: number;
-  readonly apiKey: string;
+  /** The key it accepts; a test may change it (a rotated key: every request is then refused with 401). */
+  apiKey: string;
   /** `http://127.0.0.1:<port>`, what VECSYNC_PINECONE_HOST takes. */
   host = '';
   visibilityDelayMs: number;

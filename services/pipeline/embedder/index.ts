@@ -25,7 +25,7 @@ import { decodeOutbox, OversizedUpsertError } from '../../domain/transforms/deco
 import { EmbeddingCache } from '../../adapters/postgres/embedding-cache.ts';
 import { PriorityGate, type GatePriority, type Priority } from './priority-gate.ts';
 import { decide } from './plan.ts';
-import { pauseRecorder } from './pauses.ts';
+import { pauseRecorder } from '../../adapters/postgres/pauses.ts';
 import { readDocuments, sourceKey, type SourceDocument } from './source.ts';
 
 export interface EmbedderOptions {

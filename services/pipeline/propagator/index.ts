@@ -8,6 +8,7 @@ import { createRunner, type BatchHandler } from '../../adapters/kafka/runner.ts'
 import { done, skipped, type InMessage, type Outcome } from '../../adapters/kafka/message.ts';
 import { Ledger, markDeadLetters } from '../../adapters/postgres/ledger.ts';
 import { ModelRegistry } from '../../adapters/postgres/models.ts';
+import { pauseRecorder } from '../../adapters/postgres/pauses.ts';
 import type { Service } from '../runtime/service.ts';
 import type { Runtime } from '../runtime/index.ts';
 import type { ItemResult, Sink } from '../../adapters/sinks/types.ts';
@@ -132,6 +133,8 @@ export async function createPropagatorService(
     laneOf: rt.laneOf,
     log: rt.log.child({ service: 'propagator' }),
     onDeadLetter: (letters) => markDeadLetters(rt.source, letters),
+    // A sink that refuses our credentials pauses the propagator (retried, never dead-lettered).
+    onPauseChange: pauseRecorder(rt.source, rt.config.sink.name, 'propagator'),
     ...(options.onCommitted ? { onCommitted: options.onCommitted } : {}),
   });
 

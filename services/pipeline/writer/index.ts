@@ -10,6 +10,7 @@ import { createRunner, type BatchHandler } from '../../adapters/kafka/runner.ts'
 import { done, skipped, type InMessage, type Outcome } from '../../adapters/kafka/message.ts';
 import { Ledger, ledgerKeyString, markDeadLetters } from '../../adapters/postgres/ledger.ts';
 import { ModelRegistry } from '../../adapters/postgres/models.ts';
+import { pauseRecorder } from '../../adapters/postgres/pauses.ts';
 import type { Service } from '../runtime/service.ts';
 import type { Runtime } from '../runtime/index.ts';
 import type { IndexSpec, ItemResult, Sink } from '../../adapters/sinks/types.ts';
@@ -143,6 +144,8 @@ export async function createWriterService(rt: Runtime, options: WriterOptions = 
     laneOf: rt.laneOf,
     log: rt.log.child({ service: 'writer' }),
     onDeadLetter: (letters) => markDeadLetters(rt.source, letters),
+    // A sink that refuses our credentials pauses the writer (retried, never dead-lettered).
+    onPauseChange: pauseRecorder(rt.source, rt.config.sink.name, 'writer'),
     ...(options.onCommitted ? { onCommitted: options.onCommitted } : {}),
   });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PoisonMessageError, RetriableError } from '../../../domain/errors.ts';
+import { classify, CredentialsError, isRetriable, PoisonMessageError, RetriableError } from '../../../domain/errors.ts';
 import { classifyPgError, toSinkError } from './errors.ts';
 
 const pgError = (code: string, message = 'x') => Object.assign(new Error(message), { code });
@@ -29,6 +29,10 @@ describe('pgvector error meaning', () => {
     );
   });
 
+  it('credentials: the role refused (class 28) or lacking a privilege (42501)', () => {
+    for (const code of ['28000', '28P01', '42501']) assert.equal(classifyPgError(pgError(code)), 'credentials', code);
+  });
+
   it('data: what one item can cause', () => {
     for (const code of ['22000', '22021', '22P05', '23502', '23505', '54000']) {
       assert.equal(classifyPgError(pgError(code)), 'data', code);
@@ -55,5 +59,21 @@ describe('pgvector error meaning', () => {
 
     const bug = pgError('42601');
     assert.equal(toSinkError(bug, 'x'), bug);
+  });
+
+  it('a refused role pauses the service (CredentialsError pgvector), it never dead-letters', () => {
+    for (const [code, message, reason] of [
+      ['28000', 'role "vecsync_writer" is not permitted to log in', 'unauthorized'],
+      ['28P01', 'password authentication failed for user "vecsync_writer"', 'unauthorized'],
+      ['42501', 'permission denied for table document_acl', 'forbidden'],
+    ] as const) {
+      const cause = pgError(code, message);
+      const refused = toSinkError(cause, 'document write');
+      assert.ok(refused instanceof CredentialsError, code);
+      assert.equal(refused.cause, cause);
+      assert.deepEqual(classify(refused), { kind: 'credentials', reason, dependency: 'pgvector' });
+      assert.ok(isRetriable(refused), code);
+      assert.match(refused.message, new RegExp(`\\(document write, ${code}\\).*VECSYNC_PGVECTOR_URL`));
+    }
   });
 });

@@ -20,13 +20,16 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-/** Throws RetriableError when unreachable or not set up yet, ConfigError when pgvector is too old. */
+/**
+ * Throws RetriableError when unreachable or not set up yet, CredentialsError when the role is
+ * refused, ConfigError when pgvector is too old.
+ */
 export async function checkPgvectorHealth(pool: pg.Pool): Promise<{ pgvectorVersion: string }> {
   let rows: { extversion: string }[];
   try {
     rows = (await pool.query<{ extversion: string }>(HEALTH_CHECK)).rows;
   } catch (error) {
-    // Unreachable → RetriableError; anything else (e.g. permission denied) is reported as it is.
+    // Unreachable → RetriableError, a refused role → CredentialsError; anything else as it is.
     throw toSinkError(error, 'health check');
   }
   const version = rows[0]?.extversion;

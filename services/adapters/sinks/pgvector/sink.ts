@@ -71,9 +71,13 @@ function itemErrors(what: string) {
   };
 }
 
-/** Rethrows an unavailable database as RetriableError; everything else as it is. */
+/**
+ * Rethrows an unavailable database as RetriableError and a refused role as CredentialsError;
+ * everything else as it is.
+ */
 function rethrow(error: unknown, what: string): never {
-  throw classifyPgError(error) === 'unavailable' ? toSinkError(error, what) : error;
+  const kind = classifyPgError(error);
+  throw kind === 'unavailable' || kind === 'credentials' ? toSinkError(error, what) : error;
 }
 
 export class PgvectorSink implements Sink {

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Errors } from '@pinecone-database/pinecone';
 import {
+  classify,
   ConfigError,
+  CredentialsError,
   isRetriable,
   PoisonMessageError,
   RateLimitedError,
@@ -53,8 +55,8 @@ describe('pinecone errors', () => {
       [408, 'unavailable'],
       [500, 'unavailable'],
       [503, 'unavailable'],
-      [401, 'auth'],
-      [403, 'auth'],
+      [401, 'unauthorized'],
+      [403, 'forbidden'],
       [404, 'not_found'],
       [400, 'data'],
       [413, 'data'],
@@ -72,8 +74,26 @@ describe('pinecone errors', () => {
     assert.ok(
       toSinkError(new PineconeTransportError('refused', new Error('ECONNREFUSED')), 'w') instanceof RetriableError,
     );
-    for (const status of [401, 403, 404])
-      assert.ok(toSinkError(http(status), 'w') instanceof ConfigError, String(status));
+    assert.ok(toSinkError(http(404), 'w') instanceof ConfigError);
+    // A refused key is no item's fault: the consumer pauses, it never dead-letters.
+    for (const [status, reason] of [
+      [401, 'unauthorized'],
+      [403, 'forbidden'],
+    ] as const) {
+      const refused = toSinkError(http(status), 'write');
+      assert.ok(refused instanceof CredentialsError, String(status));
+      assert.equal(refused.dependency, 'pinecone');
+      assert.equal(refused.reason, reason);
+      assert.match(refused.message, /check PINECONE_API_KEY/);
+      assert.deepEqual(classify(refused), { kind: 'credentials', reason, dependency: 'pinecone' });
+      assert.ok(isRetriable(refused));
+    }
+    // The SDK's own 401 (control plane) too.
+    const sdk401 = toSinkError(
+      new Errors.PineconeAuthorizationError({ status: 401, url: 'https://api.pinecone.io/indexes/x' }),
+      'describe index',
+    );
+    assert.ok(sdk401 instanceof CredentialsError && sdk401.reason === 'unauthorized');
     const poison = toSinkError(http(400), 'write');
     assert.ok(poison instanceof PoisonMessageError && poison.reason === 'sink_rejected');
     assert.ok(!isRetriable(poison));

@@ -12,15 +12,23 @@
  * |---|---|---|
  * | 429 | rate_limited | RateLimitedError (retryAfterMs from Retry-After) |
  * | 408, 5xx, timeout, connection refused/reset, DNS | unavailable | RetriableError |
- * | 401, 403 | auth | ConfigError (the API key is wrong or lacks access) |
+ * | 401 | unauthorized | CredentialsError `pinecone` `unauthorized` (the API key is wrong or rotated: the service pauses) |
+ * | 403 | forbidden | CredentialsError `pinecone` `forbidden` (the key lacks access to the index: the service pauses) |
  * | 404 | not_found | ConfigError (no such index at this host) |
  * | 400, 413, 422, other 4xx | data | PoisonMessageError `sink_rejected` (the item is at fault) |
  * | anything else | bug | the error itself (never retried) |
  */
 import { Errors } from '@pinecone-database/pinecone';
-import { ConfigError, PoisonMessageError, RateLimitedError, RetriableError } from '../../../domain/errors.ts';
+import {
+  ConfigError,
+  CredentialsError,
+  PoisonMessageError,
+  RateLimitedError,
+  RetriableError,
+} from '../../../domain/errors.ts';
 
-export type PineconeErrorKind = 'rate_limited' | 'unavailable' | 'auth' | 'not_found' | 'data' | 'bug';
+export type PineconeErrorKind =
+  'rate_limited' | 'unavailable' | 'unauthorized' | 'forbidden' | 'not_found' | 'data' | 'bug';
 
 /** A non-2xx answer of Pinecone. `httpStatus`, not `status`: the SDK's retry wrapper keys on `status`. */
 export class PineconeHttpError extends Errors.BasePineconeError {
@@ -138,7 +146,8 @@ const isTransport = (e: unknown): e is PineconeTransportError => e instanceof Pi
 export function classifyStatus(status: number): PineconeErrorKind {
   if (status === 429) return 'rate_limited';
   if (status === 408 || status >= 500) return 'unavailable';
-  if (status === 401 || status === 403) return 'auth';
+  if (status === 401) return 'unauthorized';
+  if (status === 403) return 'forbidden';
   if (status === 404) return 'not_found';
   if (status >= 400) return 'data';
   return 'bug';
@@ -158,7 +167,8 @@ export function classifyPineconeError(error: unknown): PineconeErrorKind {
   // Errors the SDK raised itself (e.g. while resolving an index host through the control plane).
   const name = error instanceof Error ? error.name : '';
   if (SDK_UNAVAILABLE.has(name)) return 'unavailable';
-  if (name === 'PineconeAuthorizationError') return 'auth';
+  // The SDK raises this for a 401 (a 403 reaches us as a PineconeHttpError through pineconeFetch).
+  if (name === 'PineconeAuthorizationError') return 'unauthorized';
   if (name === 'PineconeNotFoundError') return 'not_found';
   if (name === 'PineconeBadRequestError' || name === 'PineconeUnprocessableEntityError') return 'data';
   return 'bug';
@@ -166,13 +176,16 @@ export function classifyPineconeError(error: unknown): PineconeErrorKind {
 
 /**
  * The error to report for an item or a call: RateLimitedError / RetriableError when Pinecone is
- * unavailable, ConfigError when the key or the host is wrong, PoisonMessageError(`sink_rejected`)
- * for data Pinecone refuses, the error itself for bugs.
+ * unavailable, CredentialsError when it refuses the API key (every request would fail alike and no
+ * item is at fault: the service pauses, nothing is dead-lettered), ConfigError when the index is
+ * not at this host, PoisonMessageError(`sink_rejected`) for data Pinecone refuses, the error itself
+ * for bugs. Messages name PINECONE_API_KEY, never its value.
  */
 export function toSinkError(error: unknown, what: string): unknown {
   const http = findCause(error, isHttp);
   const message = http ? http.message : error instanceof Error ? error.message : String(error);
-  switch (classifyPineconeError(error)) {
+  const kind = classifyPineconeError(error);
+  switch (kind) {
     case 'rate_limited':
       return new RateLimitedError(`Pinecone rate limited ${what}: ${message}`, {
         cause: error,
@@ -180,8 +193,11 @@ export function toSinkError(error: unknown, what: string): unknown {
       });
     case 'unavailable':
       return new RetriableError(`Pinecone unavailable (${what}): ${message}`, { cause: error });
-    case 'auth':
-      return new ConfigError(
+    case 'unauthorized':
+    case 'forbidden':
+      return new CredentialsError(
+        'pinecone',
+        kind,
         `Pinecone refused the API key (${what}): ${message}; check PINECONE_API_KEY and the index host`,
         { cause: error },
       );

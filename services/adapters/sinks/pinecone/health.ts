@@ -3,7 +3,7 @@
  *
  * Host mode asks the index itself (`describe_index_stats`, data plane only). Name mode asks the
  * control plane for the index; an index that does not exist yet is healthy (the writer's
- * `ensureIndex` creates it), a rejected key is a ConfigError, no answer is a RetriableError.
+ * `ensureIndex` creates it), a rejected key is a CredentialsError, no answer is a RetriableError.
  */
 import type { Pinecone } from '@pinecone-database/pinecone';
 import { classifyPineconeError } from './errors.ts';

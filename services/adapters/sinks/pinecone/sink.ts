@@ -69,7 +69,9 @@ import { resolveTarget, type IndexTarget } from './targets.ts';
 /** How the per-item driver reads this sink's failures (errors.ts): poison is one item's. */
 const PINECONE_ITEM_ERRORS = {
   isItemError: isPoison,
-  // A rejected key or missing index fails every later write the same way; it is thrown, loudly.
+  // A missing index fails every later write the same way; it is thrown, loudly. A refused key
+  // (CredentialsError) is retriable: it stops later waves and fails every item, so the consumer
+  // pauses instead of dead-lettering them.
   stopsLaterWaves: (error: unknown) => isRetriable(error) || error instanceof ConfigError,
   throwsOn: (error: unknown) => error instanceof ConfigError,
 };

@@ -5,8 +5,21 @@
  */
 import type pg from 'pg';
 
+export interface PauseChange {
+  paused: boolean;
+  dependency: string;
+  reason: string;
+  detail: string;
+}
+
+/**
+ * The runner's `onPauseChange` for `service` of `sinkName`. Changes are written one after the
+ * other, in order: a pause and the resume right after it go out on different pooled connections,
+ * and a resume overtaken by its pause would leave the row behind.
+ */
 export function pauseRecorder(pool: pg.Pool, sinkName: string, service: string) {
-  return async (pause: { paused: boolean; dependency: string; reason: string; detail: string }): Promise<void> => {
+  let previous: Promise<void> = Promise.resolve();
+  const write = async (pause: PauseChange): Promise<void> => {
     if (pause.paused) {
       await pool.query(
         `INSERT INTO vecsync.service_pauses (sink_name, service, dependency, reason, detail)
@@ -22,5 +35,13 @@ export function pauseRecorder(pool: pg.Pool, sinkName: string, service: string) 
         pause.dependency,
       ]);
     }
+  };
+  return (pause: PauseChange): Promise<void> => {
+    const next = previous.then(
+      () => write(pause),
+      () => write(pause),
+    );
+    previous = next;
+    return next;
   };
 }
