@@ -49,6 +49,12 @@ export interface RunnerOptions {
   laneOf: (topic: string) => string;
   log: Logger;
   fromBeginning?: boolean;
+  /**
+   * A group with no committed offsets starts at the end of its topics instead of their beginning
+   * (set explicitly before joining, so nothing produced after `start()` returns is skipped). For
+   * a process that writes its own input (the demo); a pipeline keeps the default.
+   */
+  newGroupAtEnd?: boolean;
   /** Called when a credentials failure pauses the service (`paused`) and when it works again. */
   onPauseChange?: (pause: { paused: boolean; dependency: string; reason: string; detail: string }) => Promise<void>;
   /** Called once per slice after commit (tests and the demo use it to observe progress). */
@@ -83,7 +89,28 @@ export type RunnerConsumer = Pick<Consumer, 'connect' | 'subscribe' | 'run' | 'd
 export type ConsumerFactory = (config: ConsumerConfig) => RunnerConsumer;
 
 export function createRunner(kafka: Kafka, options: RunnerOptions): Runner {
-  return createRunnerWith((config) => kafka.consumer(config), options);
+  const prepare = options.newGroupAtEnd ? () => newGroupAtEnd(kafka, options.groupId, options.topics) : undefined;
+  return createRunnerWith((config) => kafka.consumer(config), options, prepare);
+}
+
+/** Places a group that never committed at the end of each topic (partitions it committed stay). */
+async function newGroupAtEnd(kafka: Kafka, groupId: string, topics: string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const committed = await admin.fetchOffsets({ groupId, topics });
+    for (const topic of topics) {
+      const mine = committed.find((c) => c.topic === topic)?.partitions ?? [];
+      if (mine.some((p) => p.offset !== '-1')) continue;
+      const ends = await admin.fetchTopicOffsets(topic);
+      // Another instance of the group may have joined meanwhile: it then placed the group itself.
+      await admin
+        .setOffsets({ groupId, topic, partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })) })
+        .catch(() => undefined);
+    }
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }
 
 /** Raised inside a slice when the group rebalances: the slice is given up, uncommitted. */
@@ -94,7 +121,12 @@ class AssignmentLost extends Error {
   }
 }
 
-export function createRunnerWith(consumerFactory: ConsumerFactory, options: RunnerOptions): Runner {
+export function createRunnerWith(
+  consumerFactory: ConsumerFactory,
+  options: RunnerOptions,
+  /** Runs once before the first join (group placement). */
+  prepare?: () => Promise<void>,
+): Runner {
   const { service, log } = options;
   const abort = new AbortController();
   let stopping = false;
@@ -448,7 +480,10 @@ export function createRunnerWith(consumerFactory: ConsumerFactory, options: Runn
   }
 
   return {
-    start: launch,
+    async start() {
+      await prepare?.();
+      await launch();
+    },
     async stop(graceMs = 8_000) {
       stopping = true;
       clearTimeout(relaunchTimer);

@@ -98,7 +98,8 @@ export async function runDemo(options: { documents: number; skipStack?: boolean 
     VECSYNC_METRICS_PORT: process.env.VECSYNC_METRICS_PORT ?? '0',
   });
   step(`services (${SERVICE_NAMES.join(', ')}) in this process`);
-  const rt = await createRuntime(config, 'demo');
+  // The demo writes its own corpus after its services start: nothing older is its work.
+  const rt = await createRuntime(config, 'demo', { newGroupsAtEnd: true });
   const metricsServer = await startMetricsServer(config.metrics.host, config.metrics.port);
   process.stdout.write(`metrics: http://${config.metrics.host}:${metricsServer.port}/metrics\n`);
   const services: Service[] = [];

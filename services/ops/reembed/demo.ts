@@ -76,7 +76,7 @@ export async function runReembedDemo(options: { to: string; dimensions?: number;
       VECSYNC_EMBEDDING_VERSION: String(model.version),
       VECSYNC_EMBEDDING_DIMENSIONS: String(model.dimensions),
     });
-    const rt = await createRuntime(config, 'demo-reembed');
+    const rt = await createRuntime(config, 'demo-reembed', { newGroupsAtEnd: true });
     services.push(await SERVICE_FACTORIES.embedder(rt), await SERVICE_FACTORIES.writer(rt));
     await Promise.all(services.map((s) => s.start()));
     await runInForeground(pool, reembed.backfillId!);

@@ -271,6 +271,7 @@ export async function createEmbedderService(
   const lanes = options.lanes ?? ['live', 'bulk'];
   const runners: Runner[] = lanes.map((lane) =>
     createRunner(rt.kafka, {
+      newGroupAtEnd: rt.newGroupsAtEnd,
       service: 'embedder',
       groupId: options.groupId?.(lane) ?? `${rt.groupId('embedder')}.${lane}`,
       topics: [options.topicOf?.(lane) ?? rt.topics.lane(lane)],

@@ -121,6 +121,7 @@ export async function createPropagatorService(
   });
 
   const runner = createRunner(rt.kafka, {
+    newGroupAtEnd: rt.newGroupsAtEnd,
     service: 'propagator',
     groupId: options.groupId ?? rt.groupId('propagator'),
     topics: options.topics ?? [rt.topics.lane('priority')],

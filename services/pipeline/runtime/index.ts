@@ -33,6 +33,8 @@ export interface Runtime {
    * of their sink: `<prefix>.<sink name>.<service>`.
    */
   groupId(service: string): string;
+  /** New consumer groups start at the end of their topics (the demo, which writes its own input). */
+  newGroupsAtEnd: boolean;
   /** Lane label of a topic, for metrics. */
   laneOf(topic: string): string;
   close(): Promise<void>;
@@ -55,7 +57,11 @@ export function groupIdFor(
   return PER_MODEL_SERVICES.includes(service) ? `${base}.${key}` : base;
 }
 
-export async function createRuntime(config: Config, name = 'vecsync'): Promise<Runtime> {
+export async function createRuntime(
+  config: Config,
+  name = 'vecsync',
+  options: { newGroupsAtEnd?: boolean } = {},
+): Promise<Runtime> {
   const log = createLogger(config.logLevel, name);
   const kafka = createKafka(config.kafkaBrokers, `${config.groupPrefix}-${name}`, log);
   const producer = await createProducer(kafka);
@@ -80,6 +86,7 @@ export async function createRuntime(config: Config, name = 'vecsync'): Promise<R
       dimensions: config.embedder.dimensions,
     },
     groupId: (service) => groupIdFor(config, service),
+    newGroupsAtEnd: options.newGroupsAtEnd ?? false,
     laneOf: (topic) => laneByTopic.get(topic) ?? (topic.includes('.chunks.') ? 'chunks' : 'other'),
     async close() {
       await producer.close().catch(() => undefined);

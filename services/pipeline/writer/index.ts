@@ -133,6 +133,7 @@ export async function createWriterService(rt: Runtime, options: WriterOptions = 
   });
 
   const runner = createRunner(rt.kafka, {
+    newGroupAtEnd: rt.newGroupsAtEnd,
     service: 'writer',
     groupId: options.groupId ?? rt.groupId('writer'),
     topics: options.topics ?? [rt.topics.chunks(rt.activeIndex.modelKey)],
