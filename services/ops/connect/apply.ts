@@ -1,12 +1,15 @@
 /**
- * `vecsync connectors apply|status`: provision topics, put the connector config only when it
- * differs from the live one (so a repeated apply never restarts the connector), and wait until the
- * connector and every task run.
+ * `vecsync connectors apply|status`: provision topics, drop the connector's replication slot if
+ * PostgreSQL invalidated it, bring an existing connector that is not running back (resume a paused
+ * or stopped one, restart a failed one), put the connector config only when it differs from the
+ * live one (so a repeated apply never restarts a running connector), and wait until the connector
+ * and every task run.
  */
 import type { Config } from '../../config/index.ts';
 import { describeError, RetriableError, VecsyncError } from '../../domain/errors.ts';
 import { sleep } from '../../domain/retry.ts';
 import { ConnectClient, type ConnectorStatus } from './connect-client.ts';
+import { dropLostSlot } from './slot.ts';
 import {
   configDifferences,
   redactConnectorConfig,
@@ -45,8 +48,14 @@ export interface ApplyReport {
   changed: boolean;
   created: boolean;
   changedKeys: string[];
+  /** The connector's replication slot had been invalidated (`wal_status=lost`) and was dropped. */
+  slot_dropped: boolean;
+  /** What brought the existing connector back: resumed (it was PAUSED or STOPPED), restarted (it or a task FAILED). */
+  recovered: Recovery;
   status: ConnectorSummary;
 }
+
+export type Recovery = 'resumed' | 'restarted' | null;
 
 export interface ConnectorSummary {
   name: string;
@@ -114,11 +123,28 @@ export async function applyConnectors(config: Config, options: ApplyOptions = {}
   );
   for (const w of topics.warnings) log(`warning: ${w}`);
 
+  // Before the connector: a task started on a lost slot never streams, and Debezium does not
+  // replace the slot itself.
+  const slot = slotName(config.topicPrefix);
+  let slotDropped = false;
+  try {
+    slotDropped = await dropLostSlot(config.sourceUrl, slot);
+  } catch (error) {
+    log(`warning: cannot check replication slot ${slot} on the source: ${describeError(error)}`);
+  }
+  if (slotDropped) {
+    log(
+      `replication slot ${slot}: was lost (wal_status=lost), dropped; Debezium creates a new one and ` +
+        're-snapshots the queued outbox rows. Then run `vecsync reconcile --repair` for every sink.',
+    );
+  }
+
   const desired = await renderConnectorFromConfig(config);
   const client = new ConnectClient(config.connectUrl);
   const live = await client.getConfig(desired.name);
   const changedKeys = live === null ? [] : configDifferences(live, desired.config);
   const changed = live === null || changedKeys.length > 0;
+  const recovered = live === null ? null : await bringBack(client, desired.name, { changed, log });
   if (changed) {
     await client.putConfig(desired.name, desired.config);
     log(
@@ -129,9 +155,57 @@ export async function applyConnectors(config: Config, options: ApplyOptions = {}
   } else {
     log(`connector ${desired.name}: config unchanged`);
   }
-  const status = await waitUntilRunning(client, desired, { timeoutMs, pollMs, changed });
+  const status = await waitUntilRunning(client, desired, {
+    timeoutMs,
+    pollMs,
+    changed: changed || recovered !== null,
+    // Right after a restart request Connect may still report the old FAILED state.
+    ...(recovered === 'restarted' ? { failureGraceMs: RESTART_GRACE_MS } : {}),
+  });
   log(`connector ${desired.name}: ${status.state}, ${status.tasks.map((t) => `task ${t.id} ${t.state}`).join(', ')}`);
-  return { connector: desired.name, topics, changed, created: live === null, changedKeys, status };
+  return {
+    connector: desired.name,
+    topics,
+    changed,
+    created: live === null,
+    changedKeys,
+    slot_dropped: slotDropped,
+    recovered,
+    status,
+  };
+}
+
+/** How long a FAILED state may still be reported after a restart request. */
+export const RESTART_GRACE_MS = 10_000;
+
+/**
+ * Brings an existing connector that is not running back: `apply` means "run as configured", and a
+ * config PUT alone does neither of these (a stopped or paused connector stays so; a failed task
+ * whose config did not change stays failed). A PAUSED or STOPPED connector is resumed; a FAILED
+ * connector or task is restarted (failed instances only), unless the config changed, which restarts
+ * the tasks anyway.
+ */
+export async function bringBack(
+  client: ConnectClient,
+  name: string,
+  options: { changed: boolean; log?: (line: string) => void },
+): Promise<Recovery> {
+  const log = options.log ?? (() => undefined);
+  const status = await client.getStatus(name);
+  if (!status) return null;
+  const state = status.connector.state;
+  if (state === 'PAUSED' || state === 'STOPPED') {
+    await client.resume(name);
+    log(`connector ${name}: resumed (it was ${state})`);
+    return 'resumed';
+  }
+  const failure = failureOf(status);
+  if (failure && !options.changed) {
+    await client.restart(name, { onlyFailed: true });
+    log(`connector ${name}: restarted the failed instances (${failure})`);
+    return 'restarted';
+  }
+  return null;
 }
 
 /**
@@ -143,9 +217,10 @@ export async function applyConnectors(config: Config, options: ApplyOptions = {}
 export async function waitUntilRunning(
   client: ConnectClient,
   desired: RenderedConnector,
-  options: { timeoutMs: number; pollMs: number; changed: boolean; settleMs?: number },
+  options: { timeoutMs: number; pollMs: number; changed: boolean; settleMs?: number; failureGraceMs?: number },
 ): Promise<ConnectorSummary> {
-  const deadline = Date.now() + options.timeoutMs;
+  const started = Date.now();
+  const deadline = started + options.timeoutMs;
   const settleMs = options.changed ? (options.settleMs ?? 3000) : 0;
   let runningSince: number | null = null;
   let last = 'no status yet';
@@ -166,7 +241,7 @@ export async function waitUntilRunning(
       const status = await client.getStatus(desired.name);
       if (status) {
         const failure = failureOf(status);
-        if (failure) throw new ConnectorFailedError(failure);
+        if (failure && Date.now() - started >= (options.failureGraceMs ?? 0)) throw new ConnectorFailedError(failure);
         last = `${status.connector.state}, tasks: ${status.tasks.map((t) => `${t.id}=${t.state}`).join(',') || 'none'}`;
         if (tasksUpdated && isRunning(status)) {
           runningSince ??= Date.now();
@@ -193,6 +268,8 @@ export interface SlotReport {
   active_pid?: number | null;
   confirmed_flush_lsn?: string | null;
   retained_wal_bytes?: number | null;
+  /** PostgreSQL's `wal_status`: reserved, extended, unreserved, or lost (invalidated). */
+  wal_status?: string | null;
 }
 
 export interface StatusReport {

@@ -1,5 +1,5 @@
 /**
- * A small Kafka Connect REST client: the four calls vecsync needs, with Connect's errors turned
+ * A small Kafka Connect REST client: the calls vecsync needs, with Connect's errors turned
  * into vecsync's (unreachable or rebalancing: retriable; a rejected config: ConfigError).
  */
 import { ConfigError, RetriableError } from '../../domain/errors.ts';
@@ -52,6 +52,30 @@ export class ConnectClient {
 
   async getTasks(name: string): Promise<TaskInfo[] | null> {
     return this.request<TaskInfo[]>('GET', `/connectors/${encodeURIComponent(name)}/tasks`, undefined, true);
+  }
+
+  /**
+   * Stops the connector and its tasks (Kafka 3.5+): unlike a pause, the tasks shut down, so the
+   * Debezium task releases its replication slot. `resume` starts it again.
+   */
+  async stop(name: string): Promise<void> {
+    await this.request('PUT', `/connectors/${encodeURIComponent(name)}/stop`);
+  }
+
+  /** Resumes a PAUSED or STOPPED connector. */
+  async resume(name: string): Promise<void> {
+    await this.request('PUT', `/connectors/${encodeURIComponent(name)}/resume`);
+  }
+
+  /** Restarts the connector and its tasks (only the failed ones with `onlyFailed`). */
+  async restart(name: string, options: { onlyFailed?: boolean } = {}): Promise<void> {
+    const query = `includeTasks=true&onlyFailed=${options.onlyFailed === true}`;
+    await this.request('POST', `/connectors/${encodeURIComponent(name)}/restart?${query}`);
+  }
+
+  /** Deletes the connector (no error when there is none). Its source offsets stay in Connect. */
+  async delete(name: string): Promise<void> {
+    await this.request('DELETE', `/connectors/${encodeURIComponent(name)}`, undefined, true);
   }
 
   async plugins(): Promise<Array<{ class: string; type: string; version?: string }>> {

@@ -55,8 +55,9 @@ export function slotProblem(slot: ReplicationSlotStatus, sinkNames: string[] = [
     const sinks = sinkNames.length ? sinkNames.join(', ') : '<each sink name>';
     return (
       `replication slot ${slot.slot_name} is lost (wal_status=lost: WAL it needed was removed; changes made ` +
-      `meanwhile were not captured). Recover: 1) vecsync connectors apply (Debezium re-creates the slot ` +
-      `and re-snapshots the queued outbox rows); 2) for every sink fed from these topics (${sinks}): ` +
+      `meanwhile were not captured). Recover: 1) vecsync connectors apply (drops the lost slot and brings the ` +
+      `connector back; Debezium creates a new slot and re-snapshots the queued outbox rows); ` +
+      `2) for every sink fed from these topics (${sinks}): ` +
       `VECSYNC_SINK_NAME=<sink> vecsync reconcile --repair, which re-enqueues what that sink misses; ` +
       `3) vecsync reconcile --json shows zero drift per sink once lag is 0.`
     );

@@ -65,7 +65,8 @@ export function register(program: Command): void {
           const s = report.slot;
           lines.push(
             s.exists
-              ? `slot ${s.slot_name}: ${s.active ? 'active' : 'inactive'}, confirmed ${s.confirmed_flush_lsn}, retains ${s.retained_wal_bytes} bytes of WAL`
+              ? `slot ${s.slot_name}: ${s.active ? 'active' : 'inactive'}, wal_status ${s.wal_status ?? '-'}, confirmed ${s.confirmed_flush_lsn}, retains ${s.retained_wal_bytes} bytes of WAL` +
+                  (s.wal_status === 'lost' ? ' (lost: `vecsync connectors apply` drops it and re-snapshots)' : '')
               : `slot ${s.slot_name}: does not exist`,
           );
         }
