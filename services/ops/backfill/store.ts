@@ -82,7 +82,8 @@ export function parseModelKey(key: string): { name: string; version: number } {
 
 export interface NewBackfill {
   model: { name: string; version: number };
-  tenant: string | null;
+  /** Only these tenants' documents (null: every tenant). Recorded comma-separated in tenant_id. */
+  tenants: string[] | null;
   rate: number;
 }
 
@@ -99,7 +100,7 @@ export async function createBackfill(pool: pg.Pool, spec: NewBackfill): Promise<
     await client.query('BEGIN');
     const created = await client.query<{ id: string }>(
       `INSERT INTO vecsync.backfills (model_name, model_version, tenant_id, rate) VALUES ($1, $2, $3, $4) RETURNING id`,
-      [spec.model.name, spec.model.version, spec.tenant, spec.rate],
+      [spec.model.name, spec.model.version, spec.tenants?.join(',') ?? null, spec.rate],
     );
     const id = created.rows[0]!.id;
     const planned = await client.query(
@@ -108,8 +109,8 @@ export async function createBackfill(pool: pg.Pool, spec: NewBackfill): Promise<
                 ORDER BY vecsync.document_importance(d) DESC, d.updated_at, d.tenant_id, d.document_id),
               d.tenant_id, d.document_id
          FROM vecsync.documents d
-        WHERE d.status = 'active' AND ($2::text IS NULL OR d.tenant_id = $2)`,
-      [id, spec.tenant],
+        WHERE d.status = 'active' AND ($2::text[] IS NULL OR d.tenant_id = ANY($2::text[]))`,
+      [id, spec.tenants],
     );
     const total = planned.rowCount ?? 0;
     await client.query(

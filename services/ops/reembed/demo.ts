@@ -8,14 +8,23 @@
 import pg from 'pg';
 import { loadConfig, type Config } from '../../config/index.ts';
 import { createSink, type Sink } from '../../adapters/sinks/index.ts';
-import { setModelState, type EmbeddingModel } from '../../adapters/postgres/models.ts';
+import { getModel, setModelState, type EmbeddingModel } from '../../adapters/postgres/models.ts';
 import { SERVICE_FACTORIES } from '../../pipeline/index.ts';
 import { createRuntime } from '../../pipeline/runtime/index.ts';
 import type { Service } from '../../pipeline/runtime/service.ts';
 import { runInForeground } from '../backfill/cli.ts';
-import { DEMO_TENANTS } from '../demo/corpus.ts';
+import { DEMO_ARTICLES, DEMO_TENANTS } from '../demo/corpus.ts';
 import { addGoldenQueries } from './recall.ts';
-import { compareModels, cutover, embedderFor, indexOf, reembedModels, rollback, startReembed } from './index.ts';
+import {
+  compareModels,
+  cutover,
+  embedderFor,
+  indexOf,
+  latestReembed,
+  reembedModels,
+  rollback,
+  startReembed,
+} from './index.ts';
 
 function step(title: string): void {
   process.stdout.write(`\n== ${title}\n`);
@@ -45,27 +54,33 @@ export async function runReembedDemo(options: { to: string; dimensions?: number;
   const pool = new pg.Pool({ connectionString: base.sourceUrl, max: 4 });
   const sink = await createSink(base);
   const services: Service[] = [];
+  let undo: () => Promise<void> = async () => undefined;
   try {
     step(`re-embed: golden set`);
-    // A golden set from the corpus: each of a few documents' titles should find that document.
-    const golden = await pool.query<{ tenant_id: string; document_id: string; title: string }>(
-      `SELECT tenant_id, document_id, title FROM vecsync.documents
-        WHERE tenant_id = ANY($1) AND status = 'active' ORDER BY tenant_id, document_id LIMIT 20`,
-      [DEMO_TENANTS],
-    );
+    // The golden set: each prose article's paraphrase (few words in common) should find the
+    // article, searched as its reader. Replaces what earlier demo runs registered.
+    await pool.query('DELETE FROM vecsync.golden_queries WHERE tenant_id = ANY($1)', [DEMO_TENANTS]);
     await addGoldenQueries(
       pool,
-      golden.rows.map((r) => ({ tenant: r.tenant_id, query: r.title, expected: r.document_id, principal: null })),
+      DEMO_ARTICLES.map((a) => ({
+        tenant: a.tenant_id,
+        query: a.paraphrase,
+        expected: a.document_id,
+        principal: a.reader,
+      })),
     );
-    process.stdout.write(`${golden.rows.length} golden queries (title → document)\n`);
+    process.stdout.write(`${DEMO_ARTICLES.length} golden queries (paraphrase → article)\n`);
 
     step(`re-embed --to ${options.to}`);
     const { reembed, model } = await startReembed(pool, base, sink, {
       to: options.to,
       ...(options.dimensions ? { dimensions: options.dimensions } : {}),
       rate: options.rate ?? 1000,
+      // The demo's tenants only: the database may hold other work (tests, benchmarks).
+      tenants: [...DEMO_TENANTS],
     });
     process.stdout.write(`${reembed.from.key} → ${reembed.to.key}: index created, backfill ${reembed.backfillId}\n`);
+    undo = () => undoReembed(pool, base, sink, reembed.id);
     // The new model's own deployment (its consumer groups carry its model key).
     const config = loadConfig({
       VECSYNC_LOG_LEVEL: 'error',
@@ -108,29 +123,55 @@ export async function runReembedDemo(options: { to: string; dimensions?: number;
     step('search before the cutover');
     await showSearch(pool, base, sink, from, query);
     step('cutover');
-    await cutover(pool, base, sink, { force: !compare.clean });
+    await cutover(pool, base, sink, { force: !compare.clean, tenants: [...DEMO_TENANTS] });
     process.stdout.write(`${to.modelKey} now serves sink ${base.sink.name} (vecsync models list)\n`);
     step('search after the cutover');
     await showSearch(pool, base, sink, to, query);
 
     step('rollback (the demo leaves its configured model serving)');
     await rollback(pool, base);
-    await setModelState(pool, to, 'retired');
-    await sink.dropIndex(indexOf(to));
-    await pool.query('DELETE FROM vecsync.sync_state WHERE sink_name = $1 AND model_key = $2', [
-      base.sink.name,
-      to.modelKey,
-    ]);
-    await pool.query(`UPDATE vecsync.reembeds SET state = 'retired', retired_at = now() WHERE id = $1`, [reembed.id]);
+    await undo();
     process.stdout.write(`${from.modelKey} serves again; ${to.modelKey} retired and its index dropped\n`);
     await Promise.allSettled(services.map((s) => s.stop()));
     services.length = 0;
     await rt.close();
+  } catch (error) {
+    // Interrupted or failed: leave nothing half-done behind (a model in `backfilling` would make
+    // the triggers enqueue every change for it).
+    await Promise.allSettled(services.map((s) => s.stop()));
+    services.length = 0;
+    await undo().catch(() => undefined);
+    throw error;
   } finally {
     await Promise.allSettled(services.map((s) => s.stop()));
     await sink.close();
     await pool.end();
   }
+}
+
+/**
+ * Retires the demo's re-embed: the configured model serves again, the new model is retired, its
+ * backfill stopped, its index dropped and its ledger rows removed.
+ */
+async function undoReembed(pool: pg.Pool, config: Config, sink: Sink, reembedId: number): Promise<void> {
+  const r = await latestReembed(pool, config.sink.name);
+  if (!r || r.id !== reembedId) return;
+  if (r.state === 'serving') await rollback(pool, config);
+  const to = await getModel(pool, r.to.name, r.to.version);
+  if (to) {
+    await setModelState(pool, to, 'retired');
+    await sink.dropIndex(indexOf(to));
+    await pool.query('DELETE FROM vecsync.sync_state WHERE sink_name = $1 AND model_key = $2', [
+      config.sink.name,
+      to.modelKey,
+    ]);
+  }
+  if (r.backfillId !== null) {
+    await pool.query(`UPDATE vecsync.backfills SET state = 'paused' WHERE id = $1 AND state = 'running'`, [
+      r.backfillId,
+    ]);
+  }
+  await pool.query(`UPDATE vecsync.reembeds SET state = 'retired', retired_at = now() WHERE id = $1`, [reembedId]);
 }
 
 async function demoActive(pool: pg.Pool): Promise<number> {

@@ -132,8 +132,8 @@ export interface StartOptions {
   name?: string;
   dimensions?: number;
   rate: number;
-  /** Backfill only this tenant (a staged re-embed, or a test on a shared database). */
-  tenant?: string;
+  /** Backfill only these tenants (a staged re-embed, the demo's, or a test on a shared database). */
+  tenants?: string[];
 }
 
 /**
@@ -184,7 +184,7 @@ export async function startReembed(
   );
   const backfill = await createBackfill(pool, {
     model: { name, version },
-    tenant: options.tenant ?? null,
+    tenants: options.tenants ?? null,
     rate: options.rate,
   });
   const res = await pool.query<ReembedRow>(
@@ -405,7 +405,8 @@ export async function cutover(
   pool: pg.Pool,
   config: Config,
   sink: Sink,
-  options: { force?: boolean } = {},
+  /** `tenants`: check readiness for these tenants only (the re-embed backfilled only them). */
+  options: { force?: boolean; tenants?: string[] } = {},
 ): Promise<{ reembed: Reembed; compare?: Compare }> {
   const status = await reembedStatus(pool, config);
   const { r, from, to } = await reembedModels(pool, config);
@@ -416,7 +417,10 @@ export async function cutover(
   }
   let compare: Compare | undefined;
   if (!options.force) {
-    compare = await compareModels(pool, config, sink, from, to, { queries: 0 });
+    compare = await compareModels(pool, config, sink, from, to, {
+      queries: 0,
+      ...(options.tenants ? { tenants: options.tenants } : {}),
+    });
     if (!compare.clean) {
       throw new ConfigError(
         `re-embed ${r.id}: compare not clean (missing_in_new ${compare.documents.missing_in_new}, extra_in_new ${compare.documents.extra_in_new}, version_mismatch ${compare.version_mismatch}, acl_mismatch ${compare.acl_mismatch}); wait for lag to reach zero, or --force`,

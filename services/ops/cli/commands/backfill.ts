@@ -49,7 +49,11 @@ export function register(program: Command): void {
       const metricsPort = parsePort(opts.metricsPort);
       await withPool(async (pool, config) => {
         const model = parseModelKey(opts.model ?? modelKey(config.embedder.model, config.embedder.version));
-        const created = await createBackfill(pool, { model, tenant: opts.tenant ?? null, rate: Number(opts.rate) });
+        const created = await createBackfill(pool, {
+          model,
+          tenants: opts.tenant ? [opts.tenant] : null,
+          rate: Number(opts.rate),
+        });
         process.stdout.write(`${created.id}\n`);
         if (opts.detach || created.state === 'done') return;
         const final = await runInForeground(pool, created.id, { metricsPort, metricsHost: config.metrics.host });

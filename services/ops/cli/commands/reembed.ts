@@ -66,7 +66,7 @@ export function register(program: Command): void {
             ...(opts.model ? { name: opts.model } : {}),
             ...(opts.dimensions ? { dimensions: positive('--dimensions', opts.dimensions) } : {}),
             rate: positive('--rate', opts.rate),
-            ...(opts.tenant ? { tenant: opts.tenant } : {}),
+            ...(opts.tenant ? { tenants: [opts.tenant] } : {}),
           });
           process.stdout.write(
             `${JSON.stringify({ id: r.id, from: r.from.key, to: r.to.key, backfill: r.backfillId })}\n`,
