@@ -14,6 +14,7 @@ describe('kafkajs log levels', () => {
     };
     assert.equal(clientLogLevel(logLevel.ERROR, notLeader), 'debug');
     assert.equal(clientLogLevel(logLevel.ERROR, { error: 'The group is rebalancing, so a rejoin is needed' }), 'debug');
+    assert.equal(clientLogLevel(logLevel.ERROR, { error: 'Topic creation errors' }), 'debug');
   });
 
   it('a slice abandoned by a stop is not an error', () => {

@@ -45,6 +45,9 @@ const BENIGN_BROKER_ANSWERS = [
   'coordinator is loading',
   'coordinator is not available',
   'not the correct coordinator',
+  // CreateTopics refused, mostly "already exists" when two services provision the same topic at
+  // once; provisionTopics (admin.ts) handles the answer and throws anything else to its caller.
+  'Topic creation errors',
 ];
 
 /** The level a kafkajs log line deserves in vecsync's logs. */
