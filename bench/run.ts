@@ -1,10 +1,11 @@
 /**
  * `npm run bench`: every benchmark against the local stack (`npm run bench` brings it up first).
- * `npm run bench -- sync` (or `priority`, `reconcile`, `minilm`, `failover`, `cli`) runs one.
+ * `npm run bench -- sync` (or `priority`, `reconcile`, `minilm`, `failover`, `cli`, `peer`) runs one.
  */
 import { runCliStartBench } from './cli-start.ts';
 import { runFailoverBench } from './failover.ts';
 import { runMinilmBench } from './minilm.ts';
+import { runPeerLangchainBench } from './peer-langchain.ts';
 import { runPriorityBench } from './priority.ts';
 import { runReconcileBench } from './reconcile.ts';
 import { runSyncPathBench } from './sync-path.ts';
@@ -16,6 +17,7 @@ const benches: Record<string, () => Promise<void>> = {
   minilm: runMinilmBench,
   failover: runFailoverBench,
   cli: runCliStartBench,
+  peer: runPeerLangchainBench,
 };
 const wanted = process.argv.slice(2);
 for (const name of wanted.length ? wanted : Object.keys(benches)) {

@@ -12,6 +12,7 @@ import { createPropagatorService } from '../../services/pipeline/propagator/inde
 import type { Service } from '../../services/pipeline/runtime/service.ts';
 import { createRuntime, type Runtime } from '../../services/pipeline/runtime/index.ts';
 import type { Sink, StoredChunk } from '../../services/adapters/sinks/types.ts';
+import type { Embedder } from '../../services/adapters/embedding/index.ts';
 import { createWriterService } from '../../services/pipeline/writer/index.ts';
 import { randomBytes } from 'node:crypto';
 import { ensureStack } from './stack.ts';
@@ -71,7 +72,12 @@ export async function groupCaughtUp(config: Config, groupId: string, topics: str
 
 export async function startPipeline(
   label: string,
-  options: { services?: PipelineService[]; env?: Record<string, string> } = {},
+  options: {
+    services?: PipelineService[];
+    env?: Record<string, string>;
+    /** The embedding provider the embedder service uses (default: the configured one). */
+    embedder?: Embedder;
+  } = {},
 ): Promise<TestPipeline> {
   await ensureStack();
   const sinkName = testSinkName();
@@ -102,7 +108,12 @@ export async function startPipeline(
       for (const lane of ['live', 'bulk'] as const) {
         await groupAtEnd(config, `${rt.groupId('embedder')}.${lane}`, [rt.topics.lane(lane)]);
       }
-      services.push(await createEmbedderService(rt, { onCommitted: record('embedder') }));
+      services.push(
+        await createEmbedderService(rt, {
+          onCommitted: record('embedder'),
+          ...(options.embedder ? { embedder: options.embedder } : {}),
+        }),
+      );
     } else if (name === 'writer') {
       await groupAtEnd(config, rt.groupId('writer'), [chunkTopic]);
       services.push(await createWriterService(rt, { onCommitted: record('writer') }));
