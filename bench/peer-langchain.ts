@@ -44,6 +44,7 @@ import { loadConfig } from '../services/config/index.ts';
 import { createChunker, type Chunker } from '../services/domain/transforms/chunker.ts';
 import { createEmbedder, type Embedder } from '../services/adapters/embedding/index.ts';
 import { ACL_TABLE, chunkTableNames, FENCE_TABLE } from '../services/adapters/sinks/pgvector/naming.ts';
+import { withTransaction } from '../services/adapters/postgres/pool.ts';
 import { metrics } from '../services/adapters/telemetry/metrics.ts';
 import { generateCorpus, TOPICS, topicOf, type DemoDocument } from '../services/ops/demo/corpus.ts';
 import { writeDocuments } from '../services/ops/demo/index.ts';
@@ -179,19 +180,10 @@ interface Expected {
 
 /** Runs `change` in one transaction; returns the database clock just before COMMIT. */
 async function commitChange(source: pg.Pool, change: (c: pg.PoolClient) => Promise<void>): Promise<string> {
-  const client = await source.connect();
-  try {
-    await client.query('BEGIN');
+  return withTransaction(source, async (client) => {
     await change(client);
-    const at = (await client.query<{ t: string }>('SELECT clock_timestamp()::text AS t')).rows[0]!.t;
-    await client.query('COMMIT');
-    return at;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+    return (await client.query<{ t: string }>('SELECT clock_timestamp()::text AS t')).rows[0]!.t;
+  });
 }
 
 /** What the ledger must show once the change is applied: the documents' versions now (or their tombstones). */
