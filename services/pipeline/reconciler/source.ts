@@ -6,11 +6,7 @@
  */
 import type pg from 'pg';
 import { classifyPgError } from '../../domain/pg-errors.ts';
-import { DigestBuckets, digestOfSigned } from '../../domain/transforms/drift.ts';
-
-/** Bucket of a document, as `bucketOf` computes it; `$b` is the tenant's bucket count. */
-const bucketSql = (tenant: string, document: string, buckets: string) =>
-  `(('x' || substr(md5(${tenant} || ':' || ${document}), 1, 8))::bit(32)::bigint % ${buckets})`;
+import { bucketOfSql as bucketSql, DigestBuckets, digestOfSigned } from '../../domain/transforms/drift.ts';
 const md5u64Sql = (text: string) => `('x' || substr(md5(${text}), 1, 16))::bit(64)::bigint`;
 
 /** Source state of one document (a row of `documents`, or a tombstone without one). */
@@ -162,15 +158,24 @@ export async function settledCounts(
   return new Map(rows.map((r) => [r.tenant_id, { searchable: Number(r.searchable), pending: Number(r.pending) }]));
 }
 
-/** The part of a detail query after its `WITH keys AS (...)` selecting the documents to read. */
-const DETAIL_SELECT = `, rows AS (
+/**
+ * The documents of a detail query and the tombstones without a document (`hard_deleted`), each
+ * filtered by `where(alias)`: a condition on `d` (documents) or `t` (tombstones), optionally after a
+ * join named in `from(alias)`.
+ */
+const detailRows = (from: (alias: string) => string, where: (alias: string) => string) => `rows AS (
   SELECT d.tenant_id, d.document_id, d.version, d.acl_version, d.status, d.updated_at AS changed_at
-    FROM vecsync.documents d JOIN keys k ON k.tenant_id = d.tenant_id AND k.document_id = d.document_id
+    FROM vecsync.documents d${from('d')}
+   WHERE ${where('d')}
   UNION ALL
   SELECT t.tenant_id, t.document_id, t.version, t.acl_version, 'hard_deleted', t.deleted_at
-    FROM vecsync.document_tombstones t JOIN keys k ON k.tenant_id = t.tenant_id AND k.document_id = t.document_id
-   WHERE NOT EXISTS (SELECT 1 FROM vecsync.documents x WHERE x.tenant_id = t.tenant_id AND x.document_id = t.document_id)
-)
+    FROM vecsync.document_tombstones t${from('t')}
+   WHERE ${where('t')}
+     AND NOT EXISTS (SELECT 1 FROM vecsync.documents x WHERE x.tenant_id = t.tenant_id AND x.document_id = t.document_id)
+)`;
+
+/** The part of a detail query after its `rows` (see `detailRows`): ACL, ledger chunk count, pending. */
+const DETAIL_SELECT = `
 SELECT r.tenant_id, r.document_id, r.version, r.acl_version, r.status,
        coalesce((SELECT array_agg(a.principal ORDER BY a.principal) FROM vecsync.document_acl a
                   WHERE a.tenant_id = r.tenant_id AND a.document_id = r.document_id), '{}') AS acl,
@@ -180,8 +185,9 @@ SELECT r.tenant_id, r.document_id, r.version, r.acl_version, r.status,
   LEFT JOIN vecsync.sync_state l
     ON l.sink_name = $SINK AND l.model_key = $MODEL AND l.tenant_id = r.tenant_id AND l.document_id = r.document_id`;
 
-function detailSql(keys: string, first: number): string {
-  return `WITH keys AS (${keys})${DETAIL_SELECT}`
+/** `ledgerTenant`: the tenant parameter of a one-tenant query, so only its ledger rows are read. */
+function detailSql(ctes: string, first: number, ledgerTenant?: string): string {
+  return `WITH ${ctes}${DETAIL_SELECT}${ledgerTenant ? ` AND l.tenant_id = ${ledgerTenant}` : ''}`
     .replace('$CUTOFF', `$${first}`)
     .replace('$SINK', `$${first + 1}`)
     .replace('$MODEL', `$${first + 2}`);
@@ -202,7 +208,11 @@ function toSourceRow(r: RawSourceRow): SourceRow {
   return { ...r, version: Number(r.version), acl_version: Number(r.acl_version) };
 }
 
-/** Every source document and tombstone of one tenant that falls into `bucketIds`. */
+/**
+ * Every source document and tombstone of one tenant that falls into `bucketIds`: one range scan of
+ * the tenant's rows (the bucket is computed in PostgreSQL), then index lookups for the ACL and the
+ * ledger row of the rows kept only.
+ */
 export async function sourceDetail(
   db: pg.Pool,
   tenant: string,
@@ -211,12 +221,11 @@ export async function sourceDetail(
   cutoff: string,
   ledger: { sinkName: string; modelKey: string },
 ): Promise<SourceRow[]> {
-  const keys = `SELECT d.tenant_id, d.document_id FROM vecsync.documents d
-     WHERE d.tenant_id = $1 AND ${bucketSql('d.tenant_id', 'd.document_id', '$2')} = ANY($3::bigint[])
-    UNION
-    SELECT t.tenant_id, t.document_id FROM vecsync.document_tombstones t
-     WHERE t.tenant_id = $1 AND ${bucketSql('t.tenant_id', 't.document_id', '$2')} = ANY($3::bigint[])`;
-  const rows = await query<RawSourceRow>(db, detailSql(keys, 4), [
+  const rows = detailRows(
+    () => '',
+    (a) => `${a}.tenant_id = $1 AND ${bucketSql(`${a}.tenant_id`, `${a}.document_id`, '$2')} = ANY($3::bigint[])`,
+  );
+  const found = await query<RawSourceRow>(db, detailSql(rows, 4, '$1'), [
     tenant,
     buckets,
     bucketIds,
@@ -224,7 +233,7 @@ export async function sourceDetail(
     ledger.sinkName,
     ledger.modelKey,
   ]);
-  return rows.map(toSourceRow);
+  return found.map(toSourceRow);
 }
 
 /** The source rows of the given documents (absent: unknown to the source). */
@@ -235,7 +244,10 @@ export async function sourceByKeys(
   ledger: { sinkName: string; modelKey: string },
 ): Promise<Map<string, SourceRow>> {
   if (refs.length === 0) return new Map();
-  const keys = `SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS k(tenant_id, document_id)`;
+  const keys = `keys AS (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS k(tenant_id, document_id)), ${detailRows(
+    (a) => ` JOIN keys k ON k.tenant_id = ${a}.tenant_id AND k.document_id = ${a}.document_id`,
+    () => 'true',
+  )}`;
   const rows = await query<RawSourceRow>(db, detailSql(keys, 3), [
     refs.map((r) => r.tenant_id),
     refs.map((r) => r.document_id),
