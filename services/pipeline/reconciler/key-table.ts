@@ -86,20 +86,38 @@ export class KeyTable {
     this.#flags[slot] = OCCUPIED | (entry.searchable ? SEARCHABLE : 0);
   }
 
+  /** The latest state recorded for the key with this 64-bit hash (undefined: never recorded). */
+  get(hash: Digest64): KeyEntry | undefined {
+    const slot = this.#find(hash.hi, hash.lo);
+    return this.#flags[slot]! & OCCUPIED ? this.#entry(slot) : undefined;
+  }
+
   /** Every key's latest state, in no particular order. */
   *entries(): Generator<KeyEntry> {
     for (let slot = 0; slot < this.#capacity; slot++) {
       const flags = this.#flags[slot]!;
       if (!(flags & OCCUPIED)) continue;
-      yield {
-        tenant: this.#tenant[slot]!,
-        prefix: this.#prefix[slot]!,
-        version: this.#version[slot]!,
-        aclVersion: this.#aclVersion[slot]!,
-        searchable: (flags & SEARCHABLE) !== 0,
-        digest: { hi: this.#digestHi[slot]!, lo: this.#digestLo[slot]! },
-      };
+      yield this.#entry(slot);
     }
+  }
+
+  /** Every key's latest state with its 64-bit hash, in no particular order. */
+  *hashedEntries(): Generator<[Digest64, KeyEntry]> {
+    for (let slot = 0; slot < this.#capacity; slot++) {
+      if (!(this.#flags[slot]! & OCCUPIED)) continue;
+      yield [{ hi: this.#hashHi[slot]!, lo: this.#hashLo[slot]! }, this.#entry(slot)];
+    }
+  }
+
+  #entry(slot: number): KeyEntry {
+    return {
+      tenant: this.#tenant[slot]!,
+      prefix: this.#prefix[slot]!,
+      version: this.#version[slot]!,
+      aclVersion: this.#aclVersion[slot]!,
+      searchable: (this.#flags[slot]! & SEARCHABLE) !== 0,
+      digest: { hi: this.#digestHi[slot]!, lo: this.#digestLo[slot]! },
+    };
   }
 
   #find(hi: number, lo: number): number {

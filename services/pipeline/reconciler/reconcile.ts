@@ -9,8 +9,9 @@
  *   the source's checksums of the same buckets (only hashes leave the database). Phase A only
  *   selects buckets: a document that changes during the pass makes its bucket differ at worst.
  * Phase B (detail, only for buckets whose checksums differ, at most `maxDetailDocuments` source
- *   rows at a time): source rows of those buckets are loaded, the sink's documents of those buckets
- *   streamed against them, the state topic read again for its differing buckets. Documents changed
+ *   rows at a time): the source rows and the sink's documents of those buckets are read at the same
+ *   time, each database filtering by bucket; the state topic's side is looked up in phase A's key
+ *   table (the topic is read again only for keys the source does not know). Documents changed
  *   within the settle window are in flight, not drift. Every finding is confirmed by reading its
  *   source row again: if it changed meanwhile, it is in flight too.
  * Repair (optional) follows each confirmed batch (see plan.ts, repair.ts).
@@ -47,7 +48,7 @@ import {
   type SourceRow,
 } from './source.ts';
 import { saveReconcileResults, tenantResults } from './results.ts';
-import { foldStateTopic, stateBucketSums, stateDetail, type TopicState } from './state-topic.ts';
+import { foldStateTopic, splitKey, StateDetail, stateBucketSums, type TopicState } from './state-topic.ts';
 
 export interface ReconcilerDeps {
   /** Source database: documents, ACLs, tombstones, outbox and the ledger. */
@@ -152,6 +153,12 @@ function sameSource(a: SourceRow | undefined, b: SourceRow | undefined): boolean
   return a.version === b.version && a.acl_version === b.acl_version && a.status === b.status;
 }
 
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
 async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
@@ -178,6 +185,9 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
   // The three sides are read at the same time: the source's sums are computed by PostgreSQL while
   // this process folds the sink and the state topic. A document changing meanwhile can only make a
   // bucket differ, and phase B judges it from fresh reads.
+  // The settle window ends where the pass starts: phase B judges the state topic from phase A's
+  // read, so a document changed since then is in flight for both the sink and the topic.
+  const passStart = await databaseNow(source);
   const sizes = await tenantSizes(source, scope ? [...scope] : null);
   const bucketsOf = (tenant: string) => bucketCount(sizes.get(tenant) ?? 0);
   const sinkSums = new Map<string, SinkSums>();
@@ -213,7 +223,7 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
 
   // ---- Phase B: detail of the differing buckets ---------------------------------------------
   const phaseB = performance.now();
-  const cutoff = await minusMs(source, await databaseNow(source), settleMs);
+  const cutoff = await minusMs(source, passStart, settleMs);
   const settled = await settledCounts(source, tenants, cutoff);
   const tally = new DriftTally(sampleSize);
   for (const tenant of tenants) tally.tenant(tenant);
@@ -232,8 +242,7 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
       .filter(([, d]) => d.state.length > 0)
       .map(([tenant, d]) => [tenant, { buckets: d.buckets, ids: new Set(d.state) }]),
   );
-  const topicDetail =
-    stateWanted.size > 0 ? await stateDetail(kafka, deps.stateTopic, groupOf('b'), stateWanted, signal) : new Map();
+  const topicDetail = new StateDetail(fold, stateWanted);
 
   const candidates: Candidate[] = [];
   const flush = async () => {
@@ -286,15 +295,20 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
     for (let g = 0; g < all.length; g += groupSize) {
       if (signal?.aborted) throw signal.reason;
       const group = all.slice(g, g + groupSize);
-      const rows = await sourceDetail(source, tenant, diff.buckets, group, cutoff, ledger);
-      detailDocuments += rows.length;
-      const byKey = new Map(rows.map((r) => [`${r.tenant_id}:${r.document_id}`, r]));
       const sinkSet = new Set(group.filter((b) => sinkBuckets.has(b)));
       const stateSet = new Set(group.filter((b) => stateBuckets.has(b)));
+      // Both databases are asked for these buckets only, at the same time; the sink's documents
+      // of the group are held like its source rows (a group is bounded by `maxDetailDocuments`).
+      const [rows, sinkDocuments] = await Promise.all([
+        sourceDetail(source, tenant, diff.buckets, group, cutoff, ledger),
+        sinkSet.size > 0 ? collect(sinkDetail(sink, index, tenant, diff.buckets, sinkSet)) : [],
+      ]);
+      detailDocuments += rows.length;
+      const byKey = new Map(rows.map((r) => [`${r.tenant_id}:${r.document_id}`, r]));
 
       if (sinkSet.size > 0) {
         const seen = new Set<string>();
-        for await (const doc of sinkDetail(sink, index, tenant, diff.buckets, sinkSet)) {
+        for (const doc of sinkDocuments) {
           const key = `${tenant}:${doc.document_id}`;
           seen.add(key);
           const row = byKey.get(key);
@@ -310,9 +324,11 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
 
       if (stateSet.size > 0) {
         for (const row of rows) {
-          if (row.pending || !stateSet.has(bucketOf(tenant, row.document_id, diff.buckets))) continue;
+          if (!stateSet.has(bucketOf(tenant, row.document_id, diff.buckets))) continue;
           const key = `${row.tenant_id}:${row.document_id}`;
-          const topic: TopicState | undefined = topicDetail.get(key);
+          // Looked up even when pending: a key the source has is never a topic-only key.
+          const topic = topicDetail.lookup(key);
+          if (row.pending) continue;
           const inSource = row.status === 'active';
           const inTopic = topic?.searchable === true;
           const finding =
@@ -326,16 +342,22 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
           if (finding)
             await add({ tenant, key, document: row.document_id, seen: row, state: { finding, topic: topic ?? null } });
         }
-        // Keys only the topic knows (no document, no tombstone), in this group's buckets.
-        for (const [key, topic] of topicDetail as Map<string, TopicState>) {
-          if (!topic.searchable || byKey.has(key) || !key.startsWith(`${tenant}:`)) continue;
-          const document = key.slice(tenant.length + 1);
-          if (!stateSet.has(bucketOf(tenant, document, diff.buckets))) continue;
-          await add({ tenant, key, document, seen: undefined, state: { finding: StateFinding.extra, topic } });
-        }
       }
     }
   });
+  // Keys only the topic knows (no document, no tombstone) in the differing buckets: the one case
+  // that reads the topic again, for those keys only.
+  for (const [key, topic] of await topicDetail.unknownKeys(kafka, deps.stateTopic, groupOf('b'), signal)) {
+    const parts = splitKey(key);
+    if (!topic.searchable || !parts) continue;
+    await add({
+      tenant: parts.tenant,
+      key,
+      document: parts.document,
+      seen: undefined,
+      state: { finding: StateFinding.extra, topic },
+    });
+  }
   await flush();
 
   async function judge(
