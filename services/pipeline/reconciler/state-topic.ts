@@ -55,7 +55,8 @@ export interface StateFold {
 
 /**
  * Reads the whole topic into a KeyTable. `inScope` filters by tenant before anything is decoded
- * (the topic is shared by every tenant).
+ * (the topic is shared by every tenant); `expectedKeys` sizes the table (the keys in scope the
+ * source knows of), so that it need not grow while the topic is read.
  */
 export async function foldStateTopic(
   kafka: Kafka,
@@ -63,8 +64,9 @@ export async function foldStateTopic(
   groupId: string,
   inScope: (tenant: string) => boolean,
   signal?: AbortSignal,
+  expectedKeys?: number,
 ): Promise<StateFold> {
-  const table = new KeyTable();
+  const table = new KeyTable(expectedKeys);
   const tenants: string[] = [];
   const tenantIndex = new Map<string, number>();
   let invalid = 0;
