@@ -9,8 +9,8 @@
  *   the source's checksums of the same buckets (only hashes leave the database). Phase A only
  *   selects buckets: a document that changes during the pass makes its bucket differ at worst.
  * Phase B (detail, only for buckets whose checksums differ, at most `maxDetailDocuments` source
- *   rows at a time): the source rows and the sink's documents of those buckets are read at the same
- *   time, each database filtering by bucket; the state topic's side is looked up in phase A's key
+ *   rows at a time): the source rows of those buckets are loaded and the sink's documents of the
+ *   same buckets streamed against them, each database filtering by bucket; the state topic's side is looked up in phase A's key
  *   table (the topic is read again only for keys the source does not know). Documents changed
  *   within the settle window are in flight, not drift. Every finding is confirmed by reading its
  *   source row again: if it changed meanwhile, it is in flight too.
@@ -26,8 +26,10 @@ import {
   bucketOf,
   classifyDocument,
   differingDigestBuckets,
+  sinkDocumentDigest,
   DriftTally,
   wholeDocumentFinding,
+  type Digest64,
   type DriftKind,
   type DriftReport,
   type ExpectedDocument,
@@ -43,7 +45,8 @@ import {
   settledCounts,
   sourceBucketSums,
   sourceByKeys,
-  sourceDetail,
+  sourceDigests,
+  type DigestRow,
   tenantSizes,
   type SourceRow,
 } from './source.ts';
@@ -128,7 +131,7 @@ interface Candidate {
   key: string;
   document: string;
   /** The source row the finding was made against (undefined: unknown to the source). */
-  seen: SourceRow | undefined;
+  seen: SeenRow | undefined;
   /** `chunkEnd`: the highest chunk index the sink holds plus one (0 when it holds none). */
   sink?: { found: [DriftKind, number][]; whole: 'missing' | 'ghost' | undefined; chunkEnd: number };
   state?: { finding: StateFinding; topic: TopicState | null };
@@ -148,15 +151,31 @@ function toExpected(row: SourceRow): ExpectedDocument {
   };
 }
 
-function sameSource(a: SourceRow | undefined, b: SourceRow | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  return a.version === b.version && a.acl_version === b.acl_version && a.status === b.status;
+/**
+ * What the sink should hold for a digest row, where its ACL and chunk count do not matter: the
+ * document is not searchable (any chunk is a ghost), or the sink holds none of it (missing unless
+ * the ledger recorded 0 chunks).
+ */
+function expectedOf(tenant: string, row: DigestRow): ExpectedDocument {
+  return {
+    tenant_id: tenant,
+    document_id: row.document_id,
+    version: row.version,
+    acl_version: row.acl_version,
+    acl: [],
+    deleted: row.status !== 'active',
+    chunk_count: row.held === null ? 0 : null,
+  };
 }
 
-async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of items) out.push(item);
-  return out;
+const sameDigest = (a: Digest64, b: Digest64) => a.hi === b.hi && a.lo === b.lo;
+
+/** What a finding was judged against: compared with a fresh read before it counts. */
+type SeenRow = Pick<SourceRow, 'version' | 'acl_version' | 'status'>;
+
+function sameSource(a: SeenRow | undefined, b: SeenRow | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.version === b.version && a.acl_version === b.acl_version && a.status === b.status;
 }
 
 async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -199,7 +218,14 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
       });
       return tenants;
     })(),
-    foldStateTopic(kafka, deps.stateTopic, groupOf('a'), (t) => (scope ? scope.has(t) : true), signal),
+    foldStateTopic(
+      kafka,
+      deps.stateTopic,
+      groupOf('a'),
+      (t) => (scope ? scope.has(t) : true),
+      signal,
+      [...sizes.values()].reduce((n, s) => n + s, 0),
+    ),
     sourceBucketSums(source, new Map([...sizes.keys()].map((t) => [t, bucketsOf(t)])), ledger),
   ]);
   const tenants = (scope ? [...scope] : [...new Set([...sizes.keys(), ...sinkTenants, ...fold.tenants])]).sort();
@@ -226,6 +252,8 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
   const cutoff = await minusMs(source, passStart, settleMs);
   const settled = await settledCounts(source, tenants, cutoff);
   const tally = new DriftTally(sampleSize);
+  // Principal digests shared by the sink documents of phase B (groups repeat; users rarely do).
+  const principals = new Map<string, Digest64>();
   for (const tenant of tenants) tally.tenant(tenant);
   const stateTopic: ReconcileReport['state_topic'] = {
     missing: 0,
@@ -297,35 +325,70 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
       const group = all.slice(g, g + groupSize);
       const sinkSet = new Set(group.filter((b) => sinkBuckets.has(b)));
       const stateSet = new Set(group.filter((b) => stateBuckets.has(b)));
-      // Both databases are asked for these buckets only, at the same time; the sink's documents
-      // of the group are held like its source rows (a group is bounded by `maxDetailDocuments`).
-      const [rows, sinkDocuments] = await Promise.all([
-        sourceDetail(source, tenant, diff.buckets, group, cutoff, ledger),
-        sinkSet.size > 0 ? collect(sinkDetail(sink, index, tenant, diff.buckets, sinkSet)) : [],
-      ]);
+      // Both databases are asked for these buckets only: the source's digests are held (a group is
+      // bounded by `maxDetailDocuments`), the sink's documents streamed against them.
+      const rows = await sourceDigests(source, tenant, diff.buckets, group, cutoff, ledger);
       detailDocuments += rows.length;
-      const byKey = new Map(rows.map((r) => [`${r.tenant_id}:${r.document_id}`, r]));
+      const byDocument = new Map(rows.map((r) => [r.document_id, r]));
 
       if (sinkSet.size > 0) {
         const seen = new Set<string>();
-        for (const doc of sinkDocuments) {
-          const key = `${tenant}:${doc.document_id}`;
-          seen.add(key);
-          const row = byKey.get(key);
+        // Sink documents whose digest differs from the source's: judged against the full source
+        // row, read for a batch of them at a time.
+        const unsure: { row: DigestRow; doc: SinkDocument }[] = [];
+        const judgeUnsure = async () => {
+          const batch = unsure.splice(0, unsure.length);
+          if (batch.length === 0) return;
+          const full = await sourceByKeys(
+            source,
+            batch.map(({ row }) => ({ tenant_id: tenant, document_id: row.document_id })),
+            cutoff,
+            ledger,
+          );
+          for (const { row, doc } of batch) {
+            const key = `${tenant}:${doc.document_id}`;
+            const now = full.get(key);
+            // Changed since its digest was read: in flight.
+            if (!sameSource(row, now) || now!.pending) {
+              pending++;
+              continue;
+            }
+            await judge(tenant, key, doc.document_id, toExpected(now!), now, doc);
+          }
+        };
+        for await (const doc of sinkDetail(sink, index, tenant, diff.buckets, sinkSet)) {
+          seen.add(doc.document_id);
+          const row = byDocument.get(doc.document_id);
           if (row?.pending) continue;
-          await judge(tenant, key, doc.document_id, row, doc);
+          if (row?.status === 'active') {
+            // The same digest: the sink holds exactly what it should.
+            if (row.held && sameDigest(row.held, sinkDocumentDigest(doc, principals))) continue;
+            unsure.push({ row, doc });
+            if (unsure.length >= CONFIRM_BATCH) await judgeUnsure();
+            continue;
+          }
+          // Unknown to the source, or not searchable: a ghost whatever the sink holds.
+          await judge(
+            tenant,
+            `${tenant}:${doc.document_id}`,
+            doc.document_id,
+            row && expectedOf(tenant, row),
+            row,
+            doc,
+          );
         }
+        await judgeUnsure();
         for (const row of rows) {
-          const key = `${row.tenant_id}:${row.document_id}`;
-          if (seen.has(key) || row.pending || !sinkSet.has(bucketOf(tenant, row.document_id, diff.buckets))) continue;
-          await judge(tenant, key, row.document_id, row, undefined);
+          if (seen.has(row.document_id) || row.pending) continue;
+          if (!sinkSet.has(bucketOf(tenant, row.document_id, diff.buckets))) continue;
+          await judge(tenant, `${tenant}:${row.document_id}`, row.document_id, expectedOf(tenant, row), row, undefined);
         }
       }
 
       if (stateSet.size > 0) {
         for (const row of rows) {
           if (!stateSet.has(bucketOf(tenant, row.document_id, diff.buckets))) continue;
-          const key = `${row.tenant_id}:${row.document_id}`;
+          const key = `${tenant}:${row.document_id}`;
           // Looked up even when pending: a key the source has is never a topic-only key.
           const topic = topicDetail.lookup(key);
           if (row.pending) continue;
@@ -364,10 +427,11 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
     tenant: string,
     key: string,
     document: string,
-    row: SourceRow | undefined,
+    expected: ExpectedDocument | undefined,
+    row: SeenRow | undefined,
     doc: SinkDocument | undefined,
   ): Promise<void> {
-    const found = classifyDocument(row ? toExpected(row) : undefined, doc);
+    const found = classifyDocument(expected, doc);
     if (found.length === 0) return;
     const chunkEnd = doc ? Math.max(0, ...doc.chunk_indexes) + (doc.chunk_indexes.length > 0 ? 1 : 0) : 0;
     await add({ tenant, key, document, seen: row, sink: { found, whole: wholeDocumentFinding(found, doc), chunkEnd } });

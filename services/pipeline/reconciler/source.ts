@@ -6,8 +6,18 @@
  */
 import type pg from 'pg';
 import { classifyPgError } from '../../domain/pg-errors.ts';
-import { bucketOfSql as bucketSql, DigestBuckets, digestOfSigned } from '../../domain/transforms/drift.ts';
+import {
+  bucketOfSql as bucketSql,
+  DigestBuckets,
+  digestOfSigned,
+  type Digest64,
+} from '../../domain/transforms/drift.ts';
 const md5u64Sql = (text: string) => `('x' || substr(md5(${text}), 1, 16))::bit(64)::bigint`;
+/** `heldDigest` (drift.ts) in SQL; `chunks` is the ledger's chunk count of the version, -1 unknown. */
+const heldDigestSql = (key: string, version: string, aclDigest: string, chunks: string) =>
+  md5u64Sql(
+    `${key} || '|' || ${version} || '|' || lpad(to_hex(${aclDigest}), 16, '0') || '|' || ${chunks} || '|' || ${chunks}`,
+  );
 
 /** Source state of one document (a row of `documents`, or a tombstone without one). */
 export interface SourceRow {
@@ -117,8 +127,7 @@ export async function sourceBucketSums(
         WHERE d.status = 'active'
      )
      SELECT tenant_id, bucket,
-            bit_xor(${md5u64Sql(`key || '|' || version || '|' || lpad(to_hex(acl_digest), 16, '0') || '|' || chunks || '|' || chunks`)})
-              FILTER (WHERE chunks <> 0)::text AS held,
+            bit_xor(${heldDigestSql('key', 'version', 'acl_digest', 'chunks')}) FILTER (WHERE chunks <> 0)::text AS held,
             (count(*) FILTER (WHERE chunks <> 0))::int AS held_n,
             bit_xor(${md5u64Sql(`key || '|' || version || '|' || acl_version`)})::text AS state,
             count(*)::int AS state_n
@@ -185,9 +194,8 @@ SELECT r.tenant_id, r.document_id, r.version, r.acl_version, r.status,
   LEFT JOIN vecsync.sync_state l
     ON l.sink_name = $SINK AND l.model_key = $MODEL AND l.tenant_id = r.tenant_id AND l.document_id = r.document_id`;
 
-/** `ledgerTenant`: the tenant parameter of a one-tenant query, so only its ledger rows are read. */
-function detailSql(ctes: string, first: number, ledgerTenant?: string): string {
-  return `WITH ${ctes}${DETAIL_SELECT}${ledgerTenant ? ` AND l.tenant_id = ${ledgerTenant}` : ''}`
+function detailSql(ctes: string, first: number): string {
+  return `WITH ${ctes}${DETAIL_SELECT}`
     .replace('$CUTOFF', `$${first}`)
     .replace('$SINK', `$${first + 1}`)
     .replace('$MODEL', `$${first + 2}`);
@@ -209,31 +217,77 @@ function toSourceRow(r: RawSourceRow): SourceRow {
 }
 
 /**
- * Every source document and tombstone of one tenant that falls into `bucketIds`: one range scan of
- * the tenant's rows (the bucket is computed in PostgreSQL), then index lookups for the ACL and the
- * ledger row of the rows kept only.
+ * One source document or tombstone of a differing bucket, as phase B first reads it: its versions
+ * and, instead of its ACL and chunk count, the digest of what the sink should hold for it. A sink
+ * document with the same digest holds exactly that (as in phase A, one level down), so only the
+ * documents whose digests differ are read in full (`sourceByKeys`).
  */
-export async function sourceDetail(
+export interface DigestRow {
+  document_id: string;
+  version: number;
+  acl_version: number;
+  status: SourceRow['status'];
+  /** Changed after the settle cutoff: in flight, not judged. */
+  pending: boolean;
+  /**
+   * `heldDigest` of what the sink should hold; null when it should hold nothing (not searchable, or
+   * the ledger recorded 0 chunks for the version). Never equal to a sink document's when the ledger
+   * has not recorded the version (chunk count -1).
+   */
+  held: Digest64 | null;
+}
+
+/**
+ * Every source document and tombstone of one tenant that falls into `bucketIds`, as digests: one
+ * range scan of the tenant's rows (the bucket computed in PostgreSQL), then index lookups of the
+ * ACL and the ledger row of the rows kept.
+ */
+export async function sourceDigests(
   db: pg.Pool,
   tenant: string,
   buckets: number,
   bucketIds: number[],
   cutoff: string,
   ledger: { sinkName: string; modelKey: string },
-): Promise<SourceRow[]> {
+): Promise<DigestRow[]> {
   const rows = detailRows(
     () => '',
     (a) => `${a}.tenant_id = $1 AND ${bucketSql(`${a}.tenant_id`, `${a}.document_id`, '$2')} = ANY($3::bigint[])`,
   );
-  const found = await query<RawSourceRow>(db, detailSql(rows, 4, '$1'), [
-    tenant,
-    buckets,
-    bucketIds,
-    cutoff,
-    ledger.sinkName,
-    ledger.modelKey,
-  ]);
-  return found.map(toSourceRow);
+  const found = await query<{
+    document_id: string;
+    version: string;
+    acl_version: string;
+    status: SourceRow['status'];
+    pending: boolean;
+    held: string | null;
+  }>(
+    db,
+    `WITH ${rows}, held AS (
+       SELECT r.*, CASE WHEN l.version = r.version AND NOT l.tombstone THEN l.chunk_count ELSE -1 END AS chunks
+         FROM rows r
+         LEFT JOIN vecsync.sync_state l
+           ON l.sink_name = $5 AND l.model_key = $6 AND l.tenant_id = $1 AND l.document_id = r.document_id
+     )
+     SELECT h.document_id, h.version, h.acl_version, h.status, h.changed_at > $4::timestamptz AS pending,
+            CASE WHEN h.status = 'active' AND h.chunks <> 0 THEN ${heldDigestSql(
+              `h.tenant_id || ':' || h.document_id`,
+              'h.version',
+              `coalesce((SELECT bit_xor(${md5u64Sql('a.principal')}) FROM vecsync.document_acl a
+                          WHERE a.tenant_id = $1 AND a.document_id = h.document_id), 0)`,
+              'h.chunks',
+            )}::text END AS held
+       FROM held h`,
+    [tenant, buckets, bucketIds, cutoff, ledger.sinkName, ledger.modelKey],
+  );
+  return found.map((r) => ({
+    document_id: r.document_id,
+    version: Number(r.version),
+    acl_version: Number(r.acl_version),
+    status: r.status,
+    pending: r.pending,
+    held: r.held === null ? null : digestOfSigned(r.held),
+  }));
 }
 
 /** The source rows of the given documents (absent: unknown to the source). */
