@@ -169,37 +169,31 @@ export async function settledCounts(
 
 /**
  * The documents of a detail query and the tombstones without a document (`hard_deleted`), each
- * filtered by `where(alias)`: a condition on `d` (documents) or `t` (tombstones), optionally after a
- * join named in `from(alias)`.
+ * filtered by `where(alias)`: a condition on `d` (documents) or `t` (tombstones).
  */
-const detailRows = (from: (alias: string) => string, where: (alias: string) => string) => `rows AS (
+const detailRows = (where: (alias: string) => string) => `rows AS (
   SELECT d.tenant_id, d.document_id, d.version, d.acl_version, d.status, d.updated_at AS changed_at
-    FROM vecsync.documents d${from('d')}
+    FROM vecsync.documents d
    WHERE ${where('d')}
   UNION ALL
   SELECT t.tenant_id, t.document_id, t.version, t.acl_version, 'hard_deleted', t.deleted_at
-    FROM vecsync.document_tombstones t${from('t')}
+    FROM vecsync.document_tombstones t
    WHERE ${where('t')}
      AND NOT EXISTS (SELECT 1 FROM vecsync.documents x WHERE x.tenant_id = t.tenant_id AND x.document_id = t.document_id)
 )`;
 
-/** The part of a detail query after its `rows` (see `detailRows`): ACL, ledger chunk count, pending. */
-const DETAIL_SELECT = `
-SELECT r.tenant_id, r.document_id, r.version, r.acl_version, r.status,
-       coalesce((SELECT array_agg(a.principal ORDER BY a.principal) FROM vecsync.document_acl a
-                  WHERE a.tenant_id = r.tenant_id AND a.document_id = r.document_id), '{}') AS acl,
-       CASE WHEN l.version = r.version AND NOT l.tombstone THEN l.chunk_count END AS chunk_count,
-       r.changed_at > $CUTOFF::timestamptz AS pending
-  FROM rows r
-  LEFT JOIN vecsync.sync_state l
-    ON l.sink_name = $SINK AND l.model_key = $MODEL AND l.tenant_id = r.tenant_id AND l.document_id = r.document_id`;
-
-function detailSql(ctes: string, first: number): string {
-  return `WITH ${ctes}${DETAIL_SELECT}`
-    .replace('$CUTOFF', `$${first}`)
-    .replace('$SINK', `$${first + 1}`)
-    .replace('$MODEL', `$${first + 2}`);
-}
+/**
+ * The ledger row of `r`'s document, as one primary-key probe per row. LIMIT 1 (the key is unique
+ * anyway) keeps PostgreSQL from turning the lateral subquery into a join, whose plan would depend
+ * on statistics: right after a tenant was bulk-loaded, before autovacuum analyzed it, a batch of
+ * 500 keys took 1.2-1.6 s instead of about 6 ms. (`sourceDigests` reads a range of one tenant and
+ * joins its ledger rows in bulk: probing each was slower there.)
+ */
+const ledgerProbe = (sink: string, model: string) => `LEFT JOIN LATERAL (
+    SELECT l.version, l.tombstone, l.chunk_count FROM vecsync.sync_state l
+     WHERE l.sink_name = ${sink} AND l.tenant_id = r.tenant_id AND l.document_id = r.document_id AND l.model_key = ${model}
+     LIMIT 1
+  ) l ON true`;
 
 interface RawSourceRow {
   tenant_id: string;
@@ -251,7 +245,6 @@ export async function sourceDigests(
   ledger: { sinkName: string; modelKey: string },
 ): Promise<DigestRow[]> {
   const rows = detailRows(
-    () => '',
     (a) => `${a}.tenant_id = $1 AND ${bucketSql(`${a}.tenant_id`, `${a}.document_id`, '$2')} = ANY($3::bigint[])`,
   );
   const found = await query<{
@@ -298,16 +291,33 @@ export async function sourceByKeys(
   ledger: { sinkName: string; modelKey: string },
 ): Promise<Map<string, SourceRow>> {
   if (refs.length === 0) return new Map();
-  const keys = `keys AS (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS k(tenant_id, document_id)), ${detailRows(
-    (a) => ` JOIN keys k ON k.tenant_id = ${a}.tenant_id AND k.document_id = ${a}.document_id`,
-    () => 'true',
-  )}`;
-  const rows = await query<RawSourceRow>(db, detailSql(keys, 3), [
-    refs.map((r) => r.tenant_id),
-    refs.map((r) => r.document_id),
-    cutoff,
-    ledger.sinkName,
-    ledger.modelKey,
-  ]);
+  // One primary-key probe per key and table (the document row, else its tombstone; its ACL; its
+  // ledger row), whatever the statistics say: lateral subqueries with LIMIT are never turned into
+  // joins.
+  const rows = await query<RawSourceRow>(
+    db,
+    `WITH keys AS (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS k(tenant_id, document_id)),
+     rows AS (
+       SELECT k.tenant_id, k.document_id, s.version, s.acl_version, s.status, s.changed_at
+         FROM keys k
+         CROSS JOIN LATERAL (
+           SELECT * FROM (
+             SELECT d.version, d.acl_version, d.status, d.updated_at AS changed_at, 0 AS rank
+               FROM vecsync.documents d WHERE d.tenant_id = k.tenant_id AND d.document_id = k.document_id
+             UNION ALL
+             SELECT t.version, t.acl_version, 'hard_deleted', t.deleted_at, 1
+               FROM vecsync.document_tombstones t WHERE t.tenant_id = k.tenant_id AND t.document_id = k.document_id
+           ) AS found ORDER BY rank LIMIT 1
+         ) s
+     )
+     SELECT r.tenant_id, r.document_id, r.version, r.acl_version, r.status,
+            coalesce((SELECT array_agg(a.principal ORDER BY a.principal) FROM vecsync.document_acl a
+                       WHERE a.tenant_id = r.tenant_id AND a.document_id = r.document_id), '{}') AS acl,
+            CASE WHEN l.version = r.version AND NOT l.tombstone THEN l.chunk_count END AS chunk_count,
+            r.changed_at > $3::timestamptz AS pending
+       FROM rows r
+       ${ledgerProbe('$4', '$5')}`,
+    [refs.map((r) => r.tenant_id), refs.map((r) => r.document_id), cutoff, ledger.sinkName, ledger.modelKey],
+  );
   return new Map(rows.map((r) => [`${r.tenant_id}:${r.document_id}`, toSourceRow(r)]));
 }
