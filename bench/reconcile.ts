@@ -10,9 +10,11 @@
  * the pipeline (and 1M documents seed in minutes, not hours):
  * - source: documents and ACLs inserted with `session_replication_role = replica` (no trigger, so no
  *   outbox event), ledger rows inserted for a dedicated sink name and model key, in transactions of
- *   200,000 documents (the logical decoder of the shared stack's replication slot reads this WAL too);
+ *   50,000 documents, each waiting until the cluster's replication slots have caught up (the shared
+ *   Debezium slot decodes this WAL too, and is invalidated past `max_slot_wal_keep_size`);
  * - sink: the model's chunk table created by the pgvector sink for a dedicated 4-dimension model
- *   key, its HNSW index dropped (the reconciler never searches), chunks and ACL rows inserted with
+ *   key, its HNSW index dropped (the reconciler never searches) and the table made UNLOGGED (no WAL;
+ *   reads are the same), chunks and ACL rows inserted with
  *   INSERT ... SELECT (1 or 2 chunks per document);
  * - state topic: a dedicated compacted topic, one state message per document plus older states
  *   of 10 % of them first (so "latest per key" has work to do);
@@ -57,7 +59,7 @@ const LARGE_DOCS = Number(process.env.BENCH_RECONCILE_LARGE_DOCS ?? 1_000_000);
 const TENANTS = Number(process.env.BENCH_RECONCILE_TENANTS ?? 10);
 const DUPLICATE_EVERY = 10; // one document in ten also has an older state earlier in the topic
 const BENCH_RUNS = Number(process.env.BENCH_RECONCILE_RUNS ?? 3);
-const SEED_SLICE = 200_000; // documents per source transaction
+const SEED_SLICE = 50_000; // documents per transaction: about 190 MB of WAL on the source side
 const TARGETS = {
   cleanDocumentsPerSecond: 30_000,
   driftDocumentsPerSecond: 20_000,
@@ -270,6 +272,35 @@ const chunkInsert = (table: string, where = '') =>
    SELECT $5, ${TENANT} || ':' || ${DOCUMENT} || '#' || c, ${TENANT}, ${DOCUMENT}, c, ${VERSION}, 'h', $6, 'Title', '{}', 'chunk', '[1,2,3,4]'
      ${SERIES} CROSS JOIN LATERAL generate_series(0, ${CHUNKS} - 1) AS c ${where}`;
 
+/**
+ * Waits until every healthy replication slot of the cluster (Debezium's, and any other work's on
+ * this shared stack) retains at most a quarter of `max_slot_wal_keep_size` (2 GiB when unset). A
+ * 1M-document seed writes about 3.7 GB of WAL, more than the local stack lets a slot fall behind:
+ * seeding it at full speed invalidated the shared Debezium slot. Gives up after 5 minutes.
+ */
+async function waitForSlots(config: Config): Promise<void> {
+  await withClient(config.sourceUrl, async (c) => {
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      const { rows } = await c.query<{ retained: string | null; limit: string }>(
+        `SELECT (SELECT max(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) FROM pg_replication_slots
+                  WHERE wal_status IN ('reserved', 'extended') AND restart_lsn IS NOT NULL)::bigint::text AS retained,
+                (CASE WHEN current_setting('max_slot_wal_keep_size') = '-1' THEN 2147483648
+                      ELSE pg_size_bytes(current_setting('max_slot_wal_keep_size')) / 4 END)::bigint::text AS limit`,
+      );
+      const retained = Number(rows[0]?.retained ?? 0);
+      const limit = Number(rows[0]!.limit);
+      if (retained <= limit) return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `replication slots retain ${Math.round(retained / 2 ** 20)} MiB of WAL and do not catch up; stopping before they are invalidated`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  });
+}
+
 async function seed(config: Config, setup: BenchSetup): Promise<void> {
   const slices: [number, number][] = [];
   for (let lo = 0; lo < setup.documents; lo += SEED_SLICE)
@@ -277,6 +308,7 @@ async function seed(config: Config, setup: BenchSetup): Promise<void> {
 
   await withClient(config.sourceUrl, async (source) => {
     for (const [lo, hi] of slices) {
+      await waitForSlots(config);
       await source.query('BEGIN');
       // No trigger fires: no outbox event, no state row, versions as given.
       await source.query(`SET LOCAL session_replication_role = replica`);
@@ -309,7 +341,10 @@ async function seed(config: Config, setup: BenchSetup): Promise<void> {
   const names = chunkTableNames(setup.modelKey);
   await withClient(config.sink.pgvector.url, async (vectors) => {
     await vectors.query(`DROP INDEX IF EXISTS vecsync_sink.${pg.escapeIdentifier(names.hnswIndex)}`);
+    // The bench's own chunk table writes no WAL (reads are the same); the shared ACL table does.
+    await vectors.query(`ALTER TABLE ${names.qualified} SET UNLOGGED`);
     for (const [lo, hi] of slices) {
+      await waitForSlots(config);
       const args = [lo, hi, setup.tenantPrefix, TENANTS, setup.sinkName, setup.modelKey];
       await vectors.query(chunkInsert(names.qualified), args);
       await vectors.query(
@@ -409,8 +444,9 @@ async function restoreMissing(config: Config, setup: BenchSetup): Promise<void> 
 
 async function cleanup(config: Config, setup: BenchSetup): Promise<void> {
   await withClient(config.sourceUrl, async (source) => {
-    // One tenant per transaction, as the seeding is sliced.
+    // One tenant per transaction, as the seeding is sliced, minding the replication slots.
     for (const tenant of setup.tenants) {
+      await waitForSlots(config);
       await source.query('BEGIN');
       await source.query(`SET LOCAL session_replication_role = replica`);
       await source.query(`DELETE FROM vecsync.document_acl WHERE tenant_id = $1`, [tenant]);
@@ -425,6 +461,13 @@ async function cleanup(config: Config, setup: BenchSetup): Promise<void> {
   });
   await withClient(config.sink.pgvector.url, async (vectors) => {
     await vectors.query(`DROP TABLE IF EXISTS ${chunkTableNames(setup.modelKey).qualified}`);
+    for (const tenant of setup.tenants) {
+      await waitForSlots(config);
+      await vectors.query(`DELETE FROM vecsync_sink.document_acl WHERE sink_name = $1 AND tenant_id = $2`, [
+        setup.sinkName,
+        tenant,
+      ]);
+    }
     await vectors.query(`DELETE FROM vecsync_sink.document_acl WHERE sink_name = $1`, [setup.sinkName]);
   });
   await withAdmin(config.kafkaBrokers, (admin) => admin.deleteTopics({ topics: [topicsFor(setup.topicPrefix).state] }));
@@ -574,7 +617,7 @@ export async function runReconcileBench(): Promise<void> {
           ? 'each measured run is `node` on an esbuild bundle of bench/reconcile.ts (as the CLI runs from dist/)'
           : 'each measured run is `node --import tsx bench/reconcile.ts`',
       seeding:
-        'set-based SQL straight into the source (triggers off), ledger and sink (no HNSW index), tables ANALYZEd; state topic produced directly',
+        'set-based SQL straight into the source (triggers off), ledger and sink (no HNSW index, unlogged chunk table), in slices of 50,000 documents that wait for the replication slots to catch up, tables ANALYZEd; state topic produced directly',
       seedSeconds: { small: smallSeed, large: large?.seedSeconds ?? null },
       loadAverageAtStart: loadAtStart,
       loadAverage1m: { small: load, large: large?.load ?? [] },
