@@ -47,6 +47,7 @@ import {
   sourceByKeys,
   sourceDigests,
   type DigestRow,
+  type TenantBuckets,
   tenantSizes,
   type SourceRow,
 } from './source.ts';
@@ -80,9 +81,9 @@ export interface ReconcileOptions {
   settleMs?: number;
   /** Document keys kept per kind in `samples`. Default 10. */
   sampleSize?: number;
-  /** Source rows held at once in phase B. Default 100,000. */
+  /** Source rows (digests) held at once in phase B, and read by one query. Default 100,000. */
   maxDetailDocuments?: number;
-  /** Tenants scanned (phase A) and detailed (phase B) at the same time. Default 4. */
+  /** Tenants scanned (phase A) and streamed from the sink in detail (phase B) at the same time. Default 4. */
   concurrency?: number;
   signal?: AbortSignal;
 }
@@ -138,6 +139,13 @@ interface Candidate {
 }
 
 const CONFIRM_BATCH = 500;
+
+/** Some differing buckets of one tenant, detailed together (phase B). */
+interface DetailGroup extends TenantBuckets {
+  /** Those whose sink checksums differ, and those whose state-topic checksums differ. */
+  sink: Set<number>;
+  state: Set<number>;
+}
 
 function toExpected(row: SourceRow): ExpectedDocument {
   return {
@@ -313,21 +321,46 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
     if (candidates.length >= CONFIRM_BATCH) await flush();
   };
 
-  // Tenants are detailed side by side; each holds at most its share of `maxDetailDocuments` rows.
-  await forEachLimit([...diffs], concurrency, async ([tenant, diff]) => {
+  // The differing buckets of each tenant in groups of at most `maxDetailDocuments` rows (from the
+  // tenant's documents per bucket), groups of several tenants packed into batches of at most as
+  // many: one source query per batch (the documents table is scanned once for all its tenants),
+  // then its groups side by side against the sink, `concurrency` at a time.
+  const batches: DetailGroup[][] = [];
+  let batch: DetailGroup[] = [];
+  let batchRows = 0;
+  for (const [tenant, diff] of diffs) {
     const sinkBuckets = new Set(diff.sink);
     const stateBuckets = new Set(diff.state);
     const all = [...new Set([...diff.sink, ...diff.state])].sort((a, b) => a - b);
     const perBucket = Math.max(1, (sizes.get(tenant) ?? 0) / diff.buckets);
-    const groupSize = Math.max(1, Math.floor(maxDetail / concurrency / perBucket));
+    const groupSize = Math.max(1, Math.floor(maxDetail / perBucket));
     for (let g = 0; g < all.length; g += groupSize) {
-      if (signal?.aborted) throw signal.reason;
-      const group = all.slice(g, g + groupSize);
-      const sinkSet = new Set(group.filter((b) => sinkBuckets.has(b)));
-      const stateSet = new Set(group.filter((b) => stateBuckets.has(b)));
-      // Both databases are asked for these buckets only: the source's digests are held (a group is
-      // bounded by `maxDetailDocuments`), the sink's documents streamed against them.
-      const rows = await sourceDigests(source, tenant, diff.buckets, group, cutoff, ledger);
+      const ids = all.slice(g, g + groupSize);
+      const rows = ids.length * perBucket;
+      if (batch.length > 0 && batchRows + rows > maxDetail) {
+        batches.push(batch);
+        batch = [];
+        batchRows = 0;
+      }
+      batch.push({
+        tenant,
+        buckets: diff.buckets,
+        ids,
+        sink: new Set(ids.filter((b) => sinkBuckets.has(b))),
+        state: new Set(ids.filter((b) => stateBuckets.has(b))),
+      });
+      batchRows += rows;
+    }
+  }
+  if (batch.length > 0) batches.push(batch);
+
+  for (const groups of batches) {
+    if (signal?.aborted) throw signal.reason;
+    // A tenant's groups never share a batch (all but its last fill one), so rows are per group.
+    const digests = await sourceDigests(source, groups, cutoff, ledger);
+    await forEachLimit(groups, concurrency, async (group) => {
+      const { tenant, buckets, sink: sinkSet, state: stateSet } = group;
+      const rows = digests.get(tenant) ?? [];
       detailDocuments += rows.length;
       const byDocument = new Map(rows.map((r) => [r.document_id, r]));
 
@@ -356,7 +389,7 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
             await judge(tenant, key, doc.document_id, toExpected(now!), now, doc);
           }
         };
-        for await (const doc of sinkDetail(sink, index, tenant, diff.buckets, sinkSet)) {
+        for await (const doc of sinkDetail(sink, index, tenant, buckets, sinkSet)) {
           seen.add(doc.document_id);
           const row = byDocument.get(doc.document_id);
           if (row?.pending) continue;
@@ -380,14 +413,14 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
         await judgeUnsure();
         for (const row of rows) {
           if (seen.has(row.document_id) || row.pending) continue;
-          if (!sinkSet.has(bucketOf(tenant, row.document_id, diff.buckets))) continue;
+          if (!sinkSet.has(bucketOf(tenant, row.document_id, buckets))) continue;
           await judge(tenant, `${tenant}:${row.document_id}`, row.document_id, expectedOf(tenant, row), row, undefined);
         }
       }
 
       if (stateSet.size > 0) {
         for (const row of rows) {
-          if (!stateSet.has(bucketOf(tenant, row.document_id, diff.buckets))) continue;
+          if (!stateSet.has(bucketOf(tenant, row.document_id, buckets))) continue;
           const key = `${tenant}:${row.document_id}`;
           // Looked up even when pending: a key the source has is never a topic-only key.
           const topic = topicDetail.lookup(key);
@@ -406,8 +439,8 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
             await add({ tenant, key, document: row.document_id, seen: row, state: { finding, topic: topic ?? null } });
         }
       }
-    }
-  });
+    });
+  }
   // Keys only the topic knows (no document, no tombstone) in the differing buckets: the one case
   // that reads the topic again, for those keys only.
   for (const [key, topic] of await topicDetail.unknownKeys(kafka, deps.stateTopic, groupOf('b'), signal)) {

@@ -168,21 +168,6 @@ export async function settledCounts(
 }
 
 /**
- * The documents of a detail query and the tombstones without a document (`hard_deleted`), each
- * filtered by `where(alias)`: a condition on `d` (documents) or `t` (tombstones).
- */
-const detailRows = (where: (alias: string) => string) => `rows AS (
-  SELECT d.tenant_id, d.document_id, d.version, d.acl_version, d.status, d.updated_at AS changed_at
-    FROM vecsync.documents d
-   WHERE ${where('d')}
-  UNION ALL
-  SELECT t.tenant_id, t.document_id, t.version, t.acl_version, 'hard_deleted', t.deleted_at
-    FROM vecsync.document_tombstones t
-   WHERE ${where('t')}
-     AND NOT EXISTS (SELECT 1 FROM vecsync.documents x WHERE x.tenant_id = t.tenant_id AND x.document_id = t.document_id)
-)`;
-
-/**
  * The ledger row of `r`'s document, as one primary-key probe per row. LIMIT 1 (the key is unique
  * anyway) keeps PostgreSQL from turning the lateral subquery into a join, whose plan would depend
  * on statistics: right after a tenant was bulk-loaded, before autovacuum analyzed it, a batch of
@@ -231,23 +216,31 @@ export interface DigestRow {
   held: Digest64 | null;
 }
 
+/** Some buckets of one tenant (of `buckets` buckets), for `sourceDigests`. */
+export interface TenantBuckets {
+  tenant: string;
+  buckets: number;
+  ids: readonly number[];
+}
+
 /**
- * Every source document and tombstone of one tenant that falls into `bucketIds`, as digests: one
- * range scan of the tenant's rows (the bucket computed in PostgreSQL), then index lookups of the
- * ACL and the ledger row of the rows kept.
+ * Every source document and tombstone in the given buckets of several tenants, as digests, by
+ * tenant: one statement, so the documents table is scanned once for all of them (the bucket is
+ * computed in PostgreSQL), then the ACL of each row kept is read by index and the ledger rows of
+ * these tenants joined.
  */
 export async function sourceDigests(
   db: pg.Pool,
-  tenant: string,
-  buckets: number,
-  bucketIds: number[],
+  wanted: readonly TenantBuckets[],
   cutoff: string,
   ledger: { sinkName: string; modelKey: string },
-): Promise<DigestRow[]> {
-  const rows = detailRows(
-    (a) => `${a}.tenant_id = $1 AND ${bucketSql(`${a}.tenant_id`, `${a}.document_id`, '$2')} = ANY($3::bigint[])`,
-  );
+): Promise<Map<string, DigestRow[]>> {
+  const out = new Map<string, DigestRow[]>(wanted.map((w) => [w.tenant, []]));
+  const pairs = wanted.flatMap((w) => w.ids.map((id) => [w.tenant, w.buckets, id] as const));
+  if (pairs.length === 0) return out;
+  const bucket = (a: string) => bucketSql(`${a}.tenant_id`, `${a}.document_id`, 's.buckets');
   const found = await query<{
+    tenant_id: string;
     document_id: string;
     version: string;
     acl_version: string;
@@ -256,31 +249,62 @@ export async function sourceDigests(
     held: string | null;
   }>(
     db,
-    `WITH ${rows}, held AS (
+    `WITH wanted AS (
+       SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]) AS w(tenant_id, buckets, bucket)
+     ), scope AS (
+       SELECT DISTINCT tenant_id, buckets FROM wanted
+     ), bucketed AS (
+       -- Each row's bucket computed once; OFFSET 0 keeps PostgreSQL from folding it into the
+       -- semi-join below as a filter evaluated for every (row, wanted bucket) pair of its tenant.
+       SELECT d.tenant_id, d.document_id, d.version, d.acl_version, d.status, d.updated_at AS changed_at,
+              ${bucket('d')} AS bucket
+         FROM vecsync.documents d JOIN scope s ON s.tenant_id = d.tenant_id
+        WHERE d.tenant_id = ANY($7::text[])
+       UNION ALL
+       SELECT t.tenant_id, t.document_id, t.version, t.acl_version, 'hard_deleted', t.deleted_at, ${bucket('t')}
+         FROM vecsync.document_tombstones t JOIN scope s ON s.tenant_id = t.tenant_id
+        WHERE t.tenant_id = ANY($7::text[])
+          AND NOT EXISTS (SELECT 1 FROM vecsync.documents x WHERE x.tenant_id = t.tenant_id AND x.document_id = t.document_id)
+       OFFSET 0
+     ), rows AS (
+       SELECT * FROM bucketed b WHERE (b.tenant_id, b.bucket) IN (SELECT tenant_id, bucket FROM wanted)
+     ), held AS (
        SELECT r.*, CASE WHEN l.version = r.version AND NOT l.tombstone THEN l.chunk_count ELSE -1 END AS chunks
          FROM rows r
          LEFT JOIN vecsync.sync_state l
-           ON l.sink_name = $5 AND l.model_key = $6 AND l.tenant_id = $1 AND l.document_id = r.document_id
+           ON l.sink_name = $5 AND l.model_key = $6 AND l.tenant_id = r.tenant_id AND l.document_id = r.document_id
+          AND l.tenant_id = ANY($7::text[])
      )
-     SELECT h.document_id, h.version, h.acl_version, h.status, h.changed_at > $4::timestamptz AS pending,
+     SELECT h.tenant_id, h.document_id, h.version, h.acl_version, h.status, h.changed_at > $4::timestamptz AS pending,
             CASE WHEN h.status = 'active' AND h.chunks <> 0 THEN ${heldDigestSql(
               `h.tenant_id || ':' || h.document_id`,
               'h.version',
               `coalesce((SELECT bit_xor(${md5u64Sql('a.principal')}) FROM vecsync.document_acl a
-                          WHERE a.tenant_id = $1 AND a.document_id = h.document_id), 0)`,
+                          WHERE a.tenant_id = h.tenant_id AND a.document_id = h.document_id), 0)`,
               'h.chunks',
             )}::text END AS held
        FROM held h`,
-    [tenant, buckets, bucketIds, cutoff, ledger.sinkName, ledger.modelKey],
+    [
+      pairs.map((p) => p[0]),
+      pairs.map((p) => p[1]),
+      pairs.map((p) => p[2]),
+      cutoff,
+      ledger.sinkName,
+      ledger.modelKey,
+      wanted.map((w) => w.tenant),
+    ],
   );
-  return found.map((r) => ({
-    document_id: r.document_id,
-    version: Number(r.version),
-    acl_version: Number(r.acl_version),
-    status: r.status,
-    pending: r.pending,
-    held: r.held === null ? null : digestOfSigned(r.held),
-  }));
+  for (const r of found) {
+    out.get(r.tenant_id)!.push({
+      document_id: r.document_id,
+      version: Number(r.version),
+      acl_version: Number(r.acl_version),
+      status: r.status,
+      pending: r.pending,
+      held: r.held === null ? null : digestOfSigned(r.held),
+    });
+  }
+  return out;
 }
 
 /** The source rows of the given documents (absent: unknown to the source). */
