@@ -1,27 +1,37 @@
 /**
- * Reconciler benchmark: one full reconcile pass over 100,000 documents (BENCH_RECONCILE_DOCS),
- * timed and with its peak resident memory, against a baseline measured in the same run.
+ * Reconciler benchmark, in one run:
+ * 1. 100,000 documents (BENCH_RECONCILE_DOCS) over 10 tenants: BENCH_RECONCILE_RUNS rounds of
+ *    baseline, clean pass and 1 %-drift pass, interleaved so a burst of load on this shared machine
+ *    hits all three; medians reported, and the drift/clean ratio;
+ * 2. 1,000,000 documents (BENCH_RECONCILE_LARGE_DOCS; 0 leaves it out): one clean pass and one
+ *    1 %-drift pass, time and peak RSS.
  *
- * The data is seeded directly, so the benchmark measures the reconciler, not the pipeline:
+ * The data is seeded directly with set-based SQL, so the benchmark measures the reconciler, not
+ * the pipeline (and 1M documents seed in minutes, not hours):
  * - source: documents and ACLs inserted with `session_replication_role = replica` (no trigger, so no
- *   outbox event), ledger rows inserted for a dedicated sink name and model key;
+ *   outbox event), ledger rows inserted for a dedicated sink name and model key, in transactions of
+ *   50,000 documents, each waiting until the cluster's replication slots have caught up (the shared
+ *   Debezium slot decodes this WAL too, and is invalidated past `max_slot_wal_keep_size`);
  * - sink: the model's chunk table created by the pgvector sink for a dedicated 4-dimension model
- *   key, its HNSW index dropped (the reconciler never searches), chunks and ACL rows inserted with
+ *   key, its HNSW index dropped (the reconciler never searches) and the table made UNLOGGED (no WAL;
+ *   reads are the same), chunks and ACL rows inserted with
  *   INSERT ... SELECT (1 or 2 chunks per document);
  * - state topic: a dedicated compacted topic, one state message per document plus older states
- *   of 10 % of them first (so "latest per key" has work to do).
- * Everything is removed afterwards.
+ *   of 10 % of them first (so "latest per key" has work to do);
+ * - every seeded table is ANALYZEd afterwards, so plans do not depend on when autovacuum comes by.
+ * Drift is 1 % of the documents (by a hash of the id) deleted from the sink, and put back after the
+ * drift pass. Everything is removed afterwards (BENCH_RECONCILE_KEEP=1 keeps the data sets;
+ * `--cleanup '<setup json>'` removes one).
  *
- * Each measured run is a child process (so its peak RSS is its own):
- * 1. baseline: read the state topic to its end and stream every sink document, nothing else;
- * 2. reconcile, clean: a full pass (BENCH_RECONCILE_RUNS times, alternating with the baseline; the
- *    medians are reported);
- * 3. reconcile with 1 % of the documents missing from the sink (drill-down cost).
+ * Each measured run is a child process, so its peak RSS (getrusage maxRSS, and VmHWM from /proc) is
+ * the reconciling process's own:
+ * - baseline: read the state topic to its end and stream every sink document, nothing else;
+ * - reconcile: a full pass (`reconcile()`, dry run, settle 0).
  * Results go to bench/results/<date>-reconcile.{json,md}.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -42,15 +52,26 @@ import { withAdmin } from '../test/support/kafka.ts';
 import { ensureStack } from '../test/support/stack.ts';
 
 const HERE = fileURLToPath(import.meta.url);
-const RESULTS = path.join(path.dirname(HERE), 'results');
+const REPO = path.resolve(path.dirname(HERE), '..');
+const RESULTS = path.join(REPO, 'bench', 'results');
 const DOCS = Number(process.env.BENCH_RECONCILE_DOCS ?? 100_000);
+const LARGE_DOCS = Number(process.env.BENCH_RECONCILE_LARGE_DOCS ?? 1_000_000);
 const TENANTS = Number(process.env.BENCH_RECONCILE_TENANTS ?? 10);
 const DUPLICATE_EVERY = 10; // one document in ten also has an older state earlier in the topic
-const TARGET_DOCS_PER_SECOND = 20_000;
 const BENCH_RUNS = Number(process.env.BENCH_RECONCILE_RUNS ?? 3);
+const SEED_SLICE = 50_000; // documents per transaction: about 190 MB of WAL on the source side
+const TARGETS = {
+  cleanDocumentsPerSecond: 30_000,
+  driftDocumentsPerSecond: 20_000,
+  driftOverClean: 1.5,
+  largeSeconds: 60,
+  largeMaxRssMiB: 300,
+};
 
 interface BenchSetup {
   run: string;
+  documents: number;
+  tenantPrefix: string;
   sinkName: string;
   topicPrefix: string;
   modelKey: string;
@@ -60,8 +81,10 @@ interface BenchSetup {
 
 interface ChildResult {
   seconds: number;
-  /** Peak resident set of the child process (MiB). */
+  /** Peak resident set of the child process (MiB), from getrusage. */
   maxRssMiB: number;
+  /** The same peak as the kernel's VmHWM of the process (MiB; null off Linux). */
+  vmHwmMiB: number | null;
   /** Resident set after imports and connections, before the measured work (MiB). */
   startRssMiB: number;
   heapUsedMiB: number;
@@ -79,11 +102,36 @@ function benchConfig(setup: BenchSetup): Config {
   });
 }
 
+function newSetup(documents: number): BenchSetup {
+  const run = randomBytes(4).toString('hex');
+  const tenantPrefix = `rbench_${run}_t`;
+  return {
+    run,
+    documents,
+    tenantPrefix,
+    sinkName: `rb_${run}`,
+    topicPrefix: `bench-reconcile-${run}`,
+    modelKey: `rbench-${run}.v1`,
+    dimensions: 4,
+    tenants: Array.from({ length: TENANTS }, (_, t) => `${tenantPrefix}${t}`),
+  };
+}
+
 const mib = (bytes: number) => bytes / 2 ** 20;
 
 // ---------------------------------------------------------------------------------------------
 // Child: one measured run
 // ---------------------------------------------------------------------------------------------
+
+async function vmHwmMiB(): Promise<number | null> {
+  try {
+    const status = await readFile('/proc/self/status', 'utf8');
+    const kib = /^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1];
+    return kib === undefined ? null : Number(kib) / 1024;
+  } catch {
+    return null;
+  }
+}
 
 async function child(mode: 'baseline' | 'reconcile', setup: BenchSetup): Promise<ChildResult> {
   const config = benchConfig(setup);
@@ -98,7 +146,7 @@ async function child(mode: 'baseline' | 'reconcile', setup: BenchSetup): Promise
     await sink.healthCheck();
     const startRss = process.memoryUsage().rss;
     const t0 = performance.now();
-    let result: Omit<ChildResult, 'seconds' | 'maxRssMiB' | 'startRssMiB' | 'heapUsedMiB'>;
+    let result: Pick<ChildResult, 'report' | 'baseline'>;
     if (mode === 'baseline') {
       let sinkDocuments = 0;
       const [read] = await Promise.all([
@@ -139,6 +187,7 @@ async function child(mode: 'baseline' | 'reconcile', setup: BenchSetup): Promise
       ...result,
       seconds,
       maxRssMiB: process.resourceUsage().maxRSS / 1024,
+      vmHwmMiB: await vmHwmMiB(),
       startRssMiB: mib(startRss),
       heapUsedMiB: mib(process.memoryUsage().heapUsed),
     };
@@ -148,82 +197,164 @@ async function child(mode: 'baseline' | 'reconcile', setup: BenchSetup): Promise
   }
 }
 
+/**
+ * The children run from an esbuild bundle of this file, as the CLI runs from its bundle in dist/
+ * (through tsx, its loader thread adds about 20 MiB to every RSS figure). BENCH_RECONCILE_TSX=1 runs
+ * them through tsx instead.
+ */
+const CHILD_BUNDLE = path.join(REPO, 'dist', 'bench', 'reconcile-child.mjs');
+const CHILD_RUNTIME = process.env.BENCH_RECONCILE_TSX === '1' ? 'tsx' : 'bundle';
+
+/** The code measured: the commit, `+dirty` with uncommitted changes (BENCH_RECONCILE_COMMIT outside git). */
+async function codeVersion(): Promise<string> {
+  if (process.env.BENCH_RECONCILE_COMMIT) return process.env.BENCH_RECONCILE_COMMIT;
+  try {
+    const git = (args: string[]) => promisify(execFile)('git', ['-C', REPO, ...args]).then((r) => r.stdout.trim());
+    const [commit, status] = await Promise.all([
+      git(['rev-parse', '--short', 'HEAD']),
+      git(['status', '--porcelain', '--untracked-files=no']),
+    ]);
+    return status === '' ? commit : `${commit}+dirty`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function bundleChild(): Promise<void> {
+  if (CHILD_RUNTIME !== 'bundle') return;
+  await promisify(execFile)(path.join(REPO, 'node_modules', '.bin', 'esbuild'), [
+    HERE,
+    '--bundle',
+    '--platform=node',
+    '--format=esm',
+    '--target=node20',
+    '--packages=external',
+    `--outfile=${CHILD_BUNDLE}`,
+    '--log-level=warning',
+  ]);
+}
+
 async function runChild(mode: 'baseline' | 'reconcile', setup: BenchSetup): Promise<ChildResult> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ['--import', 'tsx', HERE, '--child', mode, JSON.stringify(setup)],
-    { maxBuffer: 16 * 1024 * 1024 },
-  );
+  const entry = CHILD_RUNTIME === 'bundle' ? [CHILD_BUNDLE] : ['--import', 'tsx', HERE];
+  const { stdout } = await promisify(execFile)(process.execPath, [...entry, '--child', mode, JSON.stringify(setup)], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
   return JSON.parse(stdout.trim().split('\n').pop()!) as ChildResult;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Seeding and cleanup
+// Seeding, drift and cleanup
 // ---------------------------------------------------------------------------------------------
 
-/** The same deterministic rows on every side: document i of tenant i % TENANTS. */
-const SERIES = `FROM generate_series(0, $1::int - 1) AS i`;
-const TENANT = `$2 || (i % $3)`;
+/** The same deterministic rows on every side: document i (in [$1, $2)) of tenant i % $4. */
+const SERIES = `FROM generate_series($1::int, $2::int - 1) AS i`;
+const TENANT = `$3 || (i % $4)`;
 const DOCUMENT = `'doc-' || lpad(i::text, 7, '0')`;
 const VERSION = `(1 + i % 5)`;
 const ACL_VERSION = `(1 + i % 3)`;
 const CHUNKS = `(CASE WHEN i % 3 = 0 THEN 2 ELSE 1 END)`;
 const ACL = `ARRAY['group:g' || (i % 20), 'user:u' || i]`;
+/** The drifted 1 %: spread over every tenant by a hash of the document id. */
+const DRIFTED = (document: string) => `abs(hashtext(${document})) % 100 = 0`;
 
-async function seed(config: Config, setup: BenchSetup, tenantPrefix: string): Promise<void> {
-  const source = new pg.Client({ connectionString: config.sourceUrl });
-  await source.connect();
+async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
   try {
-    await source.query('BEGIN');
-    // No trigger fires: no outbox event, no state row, versions as given.
-    await source.query(`SET LOCAL session_replication_role = replica`);
-    const args = [DOCS, tenantPrefix, TENANTS];
-    await source.query(
-      `INSERT INTO vecsync.documents (tenant_id, document_id, title, body, language, status, metadata, version, acl_version, updated_at)
-       SELECT ${TENANT}, ${DOCUMENT}, 'Title ' || i, 'Body of document ' || i, 'en', 'active', '{}', ${VERSION}, ${ACL_VERSION},
-              now() - interval '1 hour' ${SERIES}`,
-      args,
-    );
-    await source.query(
-      `INSERT INTO vecsync.document_acl (tenant_id, document_id, principal)
-       SELECT ${TENANT}, ${DOCUMENT}, p ${SERIES}, unnest(${ACL}) AS p`,
-      args,
-    );
-    await source.query(
-      `INSERT INTO vecsync.sync_state (sink_name, tenant_id, document_id, model_key, version, acl_version, acl, chunk_count, content_hash, tombstone, applied_at)
-       SELECT $4, ${TENANT}, ${DOCUMENT}, $5, ${VERSION}, ${ACL_VERSION}, ${ACL}, ${CHUNKS}, 'bench', false, now() ${SERIES}`,
-      [...args, setup.sinkName, setup.modelKey],
-    );
-    await source.query('COMMIT');
+    return await fn(c);
   } finally {
-    await source.end();
+    await c.end();
   }
+}
+
+const chunkInsert = (table: string, where = '') =>
+  `INSERT INTO ${table} (sink_name, id, tenant_id, document_id, chunk_index, document_version, content_hash, model_key, title, metadata, content, embedding)
+   SELECT $5, ${TENANT} || ':' || ${DOCUMENT} || '#' || c, ${TENANT}, ${DOCUMENT}, c, ${VERSION}, 'h', $6, 'Title', '{}', 'chunk', '[1,2,3,4]'
+     ${SERIES} CROSS JOIN LATERAL generate_series(0, ${CHUNKS} - 1) AS c ${where}`;
+
+/**
+ * Waits until every healthy replication slot of the cluster (Debezium's, and any other work's on
+ * this shared stack) retains at most a quarter of `max_slot_wal_keep_size` (2 GiB when unset). A
+ * 1M-document seed writes about 3.7 GB of WAL, more than the local stack lets a slot fall behind:
+ * seeding it at full speed invalidated the shared Debezium slot. Gives up after 5 minutes.
+ */
+async function waitForSlots(config: Config): Promise<void> {
+  await withClient(config.sourceUrl, async (c) => {
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      const { rows } = await c.query<{ retained: string | null; limit: string }>(
+        `SELECT (SELECT max(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) FROM pg_replication_slots
+                  WHERE wal_status IN ('reserved', 'extended') AND restart_lsn IS NOT NULL)::bigint::text AS retained,
+                (CASE WHEN current_setting('max_slot_wal_keep_size') = '-1' THEN 2147483648
+                      ELSE pg_size_bytes(current_setting('max_slot_wal_keep_size')) / 4 END)::bigint::text AS limit`,
+      );
+      const retained = Number(rows[0]?.retained ?? 0);
+      const limit = Number(rows[0]!.limit);
+      if (retained <= limit) return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `replication slots retain ${Math.round(retained / 2 ** 20)} MiB of WAL and do not catch up; stopping before they are invalidated`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  });
+}
+
+async function seed(config: Config, setup: BenchSetup): Promise<void> {
+  const slices: [number, number][] = [];
+  for (let lo = 0; lo < setup.documents; lo += SEED_SLICE)
+    slices.push([lo, Math.min(setup.documents, lo + SEED_SLICE)]);
+
+  await withClient(config.sourceUrl, async (source) => {
+    for (const [lo, hi] of slices) {
+      await waitForSlots(config);
+      await source.query('BEGIN');
+      // No trigger fires: no outbox event, no state row, versions as given.
+      await source.query(`SET LOCAL session_replication_role = replica`);
+      const args = [lo, hi, setup.tenantPrefix, TENANTS];
+      await source.query(
+        `INSERT INTO vecsync.documents (tenant_id, document_id, title, body, language, status, metadata, version, acl_version, updated_at)
+         SELECT ${TENANT}, ${DOCUMENT}, 'Title ' || i, 'Body of document ' || i, 'en', 'active', '{}', ${VERSION}, ${ACL_VERSION},
+                now() - interval '1 hour' ${SERIES}`,
+        args,
+      );
+      await source.query(
+        `INSERT INTO vecsync.document_acl (tenant_id, document_id, principal)
+         SELECT ${TENANT}, ${DOCUMENT}, p ${SERIES}, unnest(${ACL}) AS p`,
+        args,
+      );
+      await source.query(
+        `INSERT INTO vecsync.sync_state (sink_name, tenant_id, document_id, model_key, version, acl_version, acl, chunk_count, content_hash, tombstone, applied_at)
+         SELECT $5, ${TENANT}, ${DOCUMENT}, $6, ${VERSION}, ${ACL_VERSION}, ${ACL}, ${CHUNKS}, 'bench', false, now() ${SERIES}`,
+        [...args, setup.sinkName, setup.modelKey],
+      );
+      await source.query('COMMIT');
+    }
+    await source.query('ANALYZE vecsync.documents, vecsync.document_acl, vecsync.sync_state');
+  });
 
   const sink = await createSink(config);
   const index = { modelKey: setup.modelKey, dimensions: setup.dimensions };
   await sink.ensureIndex(index);
   await sink.close();
   const names = chunkTableNames(setup.modelKey);
-  const vectors = new pg.Client({ connectionString: config.sink.pgvector.url });
-  await vectors.connect();
-  try {
+  await withClient(config.sink.pgvector.url, async (vectors) => {
     await vectors.query(`DROP INDEX IF EXISTS vecsync_sink.${pg.escapeIdentifier(names.hnswIndex)}`);
-    const args = [DOCS, tenantPrefix, TENANTS, setup.sinkName, setup.modelKey];
-    await vectors.query(
-      `INSERT INTO ${names.qualified} (sink_name, id, tenant_id, document_id, chunk_index, document_version, content_hash, model_key, title, metadata, content, embedding)
-       SELECT $4, ${TENANT} || ':' || ${DOCUMENT} || '#' || c, ${TENANT}, ${DOCUMENT}, c, ${VERSION}, 'h', $5, 'Title', '{}', 'chunk', '[1,2,3,4]'
-         ${SERIES} CROSS JOIN LATERAL generate_series(0, ${CHUNKS} - 1) AS c`,
-      args,
-    );
-    await vectors.query(
-      `INSERT INTO vecsync_sink.document_acl (sink_name, tenant_id, document_id, acl, acl_version, document_version)
-       SELECT $4, ${TENANT}, ${DOCUMENT}, ${ACL}, ${ACL_VERSION}, ${VERSION} ${SERIES}`,
-      args.slice(0, 4),
-    );
-    await vectors.query(`ANALYZE ${names.qualified}`);
-  } finally {
-    await vectors.end();
-  }
+    // The bench's own chunk table writes no WAL (reads are the same); the shared ACL table does.
+    await vectors.query(`ALTER TABLE ${names.qualified} SET UNLOGGED`);
+    for (const [lo, hi] of slices) {
+      await waitForSlots(config);
+      const args = [lo, hi, setup.tenantPrefix, TENANTS, setup.sinkName, setup.modelKey];
+      await vectors.query(chunkInsert(names.qualified), args);
+      await vectors.query(
+        `INSERT INTO vecsync_sink.document_acl (sink_name, tenant_id, document_id, acl, acl_version, document_version)
+         SELECT $5, ${TENANT}, ${DOCUMENT}, ${ACL}, ${ACL_VERSION}, ${VERSION} ${SERIES}`,
+        args.slice(0, 5),
+      );
+    }
+    await vectors.query(`ANALYZE ${names.qualified}, vecsync_sink.document_acl`);
+  });
 
   const log = createLogger('warn', 'bench-reconcile');
   const kafka = createKafka(config.kafkaBrokers, `bench-reconcile-${setup.run}`, log);
@@ -233,11 +364,13 @@ async function seed(config: Config, setup: BenchSetup, tenantPrefix: string): Pr
   try {
     const state = (i: number, older: boolean) => {
       const version = 1 + (i % 5);
+      const tenant = `${setup.tenantPrefix}${i % TENANTS}`;
+      const document = `doc-${String(i).padStart(7, '0')}`;
       return {
-        key: `${tenantPrefix}${i % TENANTS}:doc-${String(i).padStart(7, '0')}`,
+        key: `${tenant}:${document}`,
         value: JSON.stringify({
-          tenant_id: `${tenantPrefix}${i % TENANTS}`,
-          document_id: `doc-${String(i).padStart(7, '0')}`,
+          tenant_id: tenant,
+          document_id: document,
           version: older ? version - 1 : version,
           acl_version: 1 + (i % 3),
           status: 'active',
@@ -248,65 +381,95 @@ async function seed(config: Config, setup: BenchSetup, tenantPrefix: string): Pr
         }),
       };
     };
-    const send = async (indexes: number[], older: boolean) => {
-      for (let at = 0; at < indexes.length; at += 5_000) {
-        await producer.send(
-          topic,
-          indexes.slice(at, at + 5_000).map((i) => state(i, older)),
-        );
-      }
+    // The older states first (every DUPLICATE_EVERY-th document), then every document's latest;
+    // batches of 5,000, four in flight.
+    const batches: { from: number; to: number; older: boolean }[] = [];
+    for (let at = 0; at < setup.documents; at += 5_000 * DUPLICATE_EVERY) {
+      batches.push({ from: at, to: Math.min(setup.documents, at + 5_000 * DUPLICATE_EVERY), older: true });
+    }
+    for (let at = 0; at < setup.documents; at += 5_000) {
+      batches.push({ from: at, to: Math.min(setup.documents, at + 5_000), older: false });
+    }
+    const send = async (b: (typeof batches)[number]) => {
+      const messages = [];
+      for (let i = b.from; i < b.to; i++) if (!b.older || i % DUPLICATE_EVERY === 0) messages.push(state(i, b.older));
+      await producer.send(topic, messages);
     };
-    const all = Array.from({ length: DOCS }, (_, i) => i);
-    await send(
-      all.filter((i) => i % DUPLICATE_EVERY === 0),
-      true,
-    );
-    await send(all, false);
+    // Older states must precede the latest ones of the same key: send them all first.
+    const older = batches.filter((b) => b.older);
+    const latest = batches.filter((b) => !b.older);
+    for (const list of [older, latest]) {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          while (next < list.length) await send(list[next++]!);
+        }),
+      );
+    }
   } finally {
     await producer.close();
   }
 }
 
-async function injectMissing(config: Config, setup: BenchSetup, tenantPrefix: string): Promise<number> {
-  const vectors = new pg.Client({ connectionString: config.sink.pgvector.url });
-  await vectors.connect();
-  try {
-    // One document in a hundred, spread over every tenant by a hash of its id.
-    const res = await vectors.query<{ document_id: string; tenant_id: string }>(
-      `DELETE FROM ${chunkTableNames(setup.modelKey).qualified}
-        WHERE sink_name = $1 AND tenant_id LIKE $2 AND abs(hashtext(document_id)) % 100 = 0
-        RETURNING tenant_id, document_id`,
-      [setup.sinkName, `${tenantPrefix}%`],
+/** Deletes the drifted 1 % from the sink; returns how many documents. */
+async function injectMissing(config: Config, setup: BenchSetup): Promise<number> {
+  return withClient(config.sink.pgvector.url, async (vectors) => {
+    const res = await vectors.query<{ n: number }>(
+      `WITH gone AS (
+         DELETE FROM ${chunkTableNames(setup.modelKey).qualified}
+          WHERE sink_name = $1 AND tenant_id LIKE $2 AND ${DRIFTED('document_id')}
+          RETURNING tenant_id, document_id
+       ) SELECT count(DISTINCT (tenant_id, document_id))::int AS n FROM gone`,
+      [setup.sinkName, `${setup.tenantPrefix}%`],
     );
-    const documents = new Set(res.rows.map((r) => `${r.tenant_id}:${r.document_id}`)).size;
+    const documents = res.rows[0]!.n;
     if (documents === 0) throw new Error('nothing deleted');
     return documents;
-  } finally {
-    await vectors.end();
-  }
+  });
+}
+
+/** Puts the drifted 1 % back. */
+async function restoreMissing(config: Config, setup: BenchSetup): Promise<void> {
+  await withClient(config.sink.pgvector.url, (vectors) =>
+    vectors.query(chunkInsert(chunkTableNames(setup.modelKey).qualified, `WHERE ${DRIFTED(DOCUMENT)}`), [
+      0,
+      setup.documents,
+      setup.tenantPrefix,
+      TENANTS,
+      setup.sinkName,
+      setup.modelKey,
+    ]),
+  );
 }
 
 async function cleanup(config: Config, setup: BenchSetup): Promise<void> {
-  const source = new pg.Client({ connectionString: config.sourceUrl });
-  await source.connect();
-  try {
-    await source.query('BEGIN');
-    await source.query(`SET LOCAL session_replication_role = replica`);
-    await source.query(`DELETE FROM vecsync.document_acl WHERE tenant_id = ANY($1)`, [setup.tenants]);
-    await source.query(`DELETE FROM vecsync.documents WHERE tenant_id = ANY($1)`, [setup.tenants]);
+  await withClient(config.sourceUrl, async (source) => {
+    // One tenant per transaction, as the seeding is sliced, minding the replication slots.
+    for (const tenant of setup.tenants) {
+      await waitForSlots(config);
+      await source.query('BEGIN');
+      await source.query(`SET LOCAL session_replication_role = replica`);
+      await source.query(`DELETE FROM vecsync.document_acl WHERE tenant_id = $1`, [tenant]);
+      await source.query(`DELETE FROM vecsync.documents WHERE tenant_id = $1`, [tenant]);
+      await source.query(`DELETE FROM vecsync.sync_state WHERE sink_name = $1 AND tenant_id = $2`, [
+        setup.sinkName,
+        tenant,
+      ]);
+      await source.query('COMMIT');
+    }
     await source.query(`DELETE FROM vecsync.sync_state WHERE sink_name = $1`, [setup.sinkName]);
-    await source.query('COMMIT');
-  } finally {
-    await source.end();
-  }
-  const vectors = new pg.Client({ connectionString: config.sink.pgvector.url });
-  await vectors.connect();
-  try {
+  });
+  await withClient(config.sink.pgvector.url, async (vectors) => {
     await vectors.query(`DROP TABLE IF EXISTS ${chunkTableNames(setup.modelKey).qualified}`);
+    for (const tenant of setup.tenants) {
+      await waitForSlots(config);
+      await vectors.query(`DELETE FROM vecsync_sink.document_acl WHERE sink_name = $1 AND tenant_id = $2`, [
+        setup.sinkName,
+        tenant,
+      ]);
+    }
     await vectors.query(`DELETE FROM vecsync_sink.document_acl WHERE sink_name = $1`, [setup.sinkName]);
-  } finally {
-    await vectors.end();
-  }
+  });
   await withAdmin(config.kafkaBrokers, (admin) => admin.deleteTopics({ topics: [topicsFor(setup.topicPrefix).state] }));
 }
 
@@ -315,139 +478,245 @@ async function cleanup(config: Config, setup: BenchSetup): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const medianRun = (runs: ChildResult[]) => runs.find((r) => r.seconds === median(runs.map((x) => x.seconds)))!;
+const load1 = () => os.loadavg()[0]!;
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const secondsSince = (t: number) => (performance.now() - t) / 1000;
 
-export async function runReconcileBench(): Promise<void> {
-  const run = randomBytes(4).toString('hex');
-  const tenantPrefix = `rbench_${run}_t`;
-  const setup: BenchSetup = {
-    run,
-    sinkName: `rb_${run}`,
-    topicPrefix: `bench-reconcile-${run}`,
-    modelKey: `rbench-${run}.v1`,
-    dimensions: 4,
-    tenants: Array.from({ length: TENANTS }, (_, t) => `${tenantPrefix}${t}`),
-  };
-  const config = benchConfig(setup);
-  await ensureStack(config);
+function assertClean(result: ChildResult, what: string): void {
+  if (Object.values(result.report!.drift).some((n) => n !== 0)) {
+    throw new Error(`${what}: clean bench data reported drift: ${JSON.stringify(result.report!.drift)}`);
+  }
+}
+
+function assertMissing(result: ChildResult, injected: number, what: string): void {
+  if (result.report!.drift.missing !== injected) {
+    throw new Error(`${what}: expected ${injected} missing, got ${JSON.stringify(result.report!.drift)}`);
+  }
+}
+
+const describeRun = (r: ChildResult, documents: number) =>
+  `${r.seconds.toFixed(2)} s = ${(documents / r.seconds).toFixed(0)} documents/s, peak RSS ${r.maxRssMiB.toFixed(0)} MiB; phase A ${r.report?.stats.phase_a_ms} ms, phase B ${r.report?.stats.phase_b_ms} ms`;
+
+async function withData<T>(config: Config, setup: BenchSetup, fn: () => Promise<T>): Promise<T> {
   try {
-    process.stdout.write(
-      `reconcile: seeding ${DOCS} documents over ${TENANTS} tenants (source, ledger, sink, state topic)...\n`,
-    );
-    const seedStart = performance.now();
-    await seed(config, setup, tenantPrefix);
-    process.stdout.write(`  seeded in ${((performance.now() - seedStart) / 1000).toFixed(1)} s\n`);
-
-    // Baseline and reconcile runs alternate, so a burst of load on this shared machine hits both.
-    process.stdout.write(
-      `${BENCH_RUNS} × (baseline: read the state topic to its end and stream every sink document; reconcile, no drift)...\n`,
-    );
-    const baselines: ChildResult[] = [];
-    const cleans: ChildResult[] = [];
-    const load: number[] = [];
-    for (let i = 0; i < BENCH_RUNS; i++) {
-      load.push(os.loadavg()[0]!);
-      baselines.push(await runChild('baseline', setup));
-      cleans.push(await runChild('reconcile', setup));
-      const [b, c] = [baselines[i]!, cleans[i]!];
-      process.stdout.write(
-        `  run ${i + 1}: baseline ${b.seconds.toFixed(2)} s, reconcile ${c.seconds.toFixed(2)} s (load average ${load[i]!.toFixed(1)})\n`,
-      );
-    }
-    const baseline = baselines.find((b) => b.seconds === median(baselines.map((x) => x.seconds)))!;
-    const clean = cleans.find((c) => c.seconds === median(cleans.map((x) => x.seconds)))!;
-    const drift = clean.report!.drift;
-    if (cleans.some((c) => Object.values(c.report!.drift).some((n) => n !== 0))) {
-      throw new Error(`clean bench data reported drift: ${JSON.stringify(drift)}`);
-    }
-    process.stdout.write(
-      `  baseline ${baseline.seconds.toFixed(2)} s (median), peak RSS ${baseline.maxRssMiB.toFixed(0)} MiB; ${baseline.baseline?.stateMessages} messages, ${baseline.baseline?.sinkDocuments} sink documents\n`,
-    );
-    process.stdout.write(
-      `  reconcile ${clean.seconds.toFixed(2)} s (median) = ${(DOCS / clean.seconds).toFixed(0)} documents/s, peak RSS ${clean.maxRssMiB.toFixed(0)} MiB (${clean.startRssMiB.toFixed(0)} MiB before the pass)\n`,
-    );
-
-    process.stdout.write('reconcile, 1 % of the documents missing from the sink (drill-down)...\n');
-    const injected = await injectMissing(config, setup, tenantPrefix);
-    const drifted = await runChild('reconcile', setup);
-    if (drifted.report!.drift.missing !== injected) {
-      throw new Error(`expected ${injected} missing, got ${JSON.stringify(drifted.report!.drift)}`);
-    }
-    process.stdout.write(
-      `  ${drifted.seconds.toFixed(2)} s = ${(DOCS / drifted.seconds).toFixed(0)} documents/s, peak RSS ${drifted.maxRssMiB.toFixed(0)} MiB; found ${injected} missing, ${drifted.report!.stats.differing_buckets} of ${drifted.report!.stats.buckets} buckets read in detail\n`,
-    );
-
-    const pgVersion = await (async () => {
-      const c = new pg.Client({ connectionString: config.sourceUrl });
-      await c.connect();
-      try {
-        return (await c.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
-      } finally {
-        await c.end();
-      }
-    })();
-    const result = {
-      date: new Date().toISOString(),
-      conditions: {
-        cpu: os.cpus()[0]?.model,
-        cores: os.cpus().length,
-        memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-        node: process.version,
-        postgres: pgVersion,
-        documents: DOCS,
-        tenants: TENANTS,
-        chunksPerDocument: '1 (2 for every third document)',
-        principalsPerDocument: 2,
-        stateMessages: DOCS + Math.ceil(DOCS / DUPLICATE_EVERY),
-        statePartitions: 6,
-        settleMs: 0,
-        loadAverage1m: load,
-        note: 'PostgreSQL (source and sink databases), Kafka and the reconciler on this one machine; each measured run is its own process',
-      },
-      baseline: { ...baseline, runs: baselines.map((b) => b.seconds) },
-      clean: { ...clean, documentsPerSecond: DOCS / clean.seconds, runs: cleans.map((c) => c.seconds) },
-      drift1pct: { ...drifted, documentsPerSecond: DOCS / drifted.seconds, injectedMissing: injected },
-      ratioToBaseline: clean.seconds / baseline.seconds,
-      targets: { documentsPerSecond: TARGET_DOCS_PER_SECOND },
-    };
-    await mkdir(RESULTS, { recursive: true });
-    const stamp = result.date.slice(0, 19).replace(/[:T]/g, '-');
-    await writeFile(path.join(RESULTS, `${stamp}-reconcile.json`), JSON.stringify(result, null, 2) + '\n');
-    const md = [
-      `# Reconcile benchmark, ${result.date}`,
-      '',
-      `Conditions: ${result.conditions.cores} × ${result.conditions.cpu}, ${result.conditions.memoryGiB} GiB, Node ${result.conditions.node}, PostgreSQL ${pgVersion}; ${DOCS} documents over ${TENANTS} tenants, ${result.conditions.chunksPerDocument} chunks and 2 principals per document, ${result.conditions.stateMessages} state messages (10 % of the keys twice) in 6 partitions; ${result.conditions.note}.`,
-      '',
-      '| run | time | documents/s | peak RSS (before the run) |',
-      '|---|---|---|---|',
-      `| baseline: read the state topic to its end + stream the sink's documents, no diff (median of ${BENCH_RUNS}: ${baselines.map((b) => b.seconds.toFixed(2)).join(', ')} s) | ${baseline.seconds.toFixed(2)} s | ${(DOCS / baseline.seconds).toFixed(0)} | ${baseline.maxRssMiB.toFixed(0)} MiB (${baseline.startRssMiB.toFixed(0)} MiB) |`,
-      `| reconcile, no drift (median of ${BENCH_RUNS}: ${cleans.map((c) => c.seconds.toFixed(2)).join(', ')} s) | ${clean.seconds.toFixed(2)} s | ${(DOCS / clean.seconds).toFixed(0)} (target ≥ ${TARGET_DOCS_PER_SECOND}) | ${clean.maxRssMiB.toFixed(0)} MiB (${clean.startRssMiB.toFixed(0)} MiB) |`,
-      `| reconcile, 1 % missing (${injected} documents; ${drifted.report!.stats.differing_buckets}/${drifted.report!.stats.buckets} buckets in detail) | ${drifted.seconds.toFixed(2)} s | ${(DOCS / drifted.seconds).toFixed(0)} | ${drifted.maxRssMiB.toFixed(0)} MiB (${drifted.startRssMiB.toFixed(0)} MiB) |`,
-      '',
-      `Reconcile / baseline: ${(result.ratioToBaseline * 100).toFixed(0)} % of the time of reading the inputs alone (the reconciler also reads the source and the ledger, in parallel). State-topic key table: ${mib(clean.report!.stats.state_table_bytes).toFixed(1)} MiB for ${clean.report!.stats.state_keys} keys; phase A ${clean.report!.stats.phase_a_ms} ms, phase B ${clean.report!.stats.phase_b_ms} ms. Load average (1 min) at each run: ${load.map((l) => l.toFixed(1)).join(', ')} on ${os.cpus().length} cores shared with other work.`,
-      '',
-    ].join('\n');
-    await writeFile(path.join(RESULTS, `${stamp}-reconcile.md`), md);
-    process.stdout.write(`\n${md}\nwritten to bench/results/${stamp}-reconcile.{json,md}\n`);
+    return await fn();
   } finally {
-    // BENCH_RECONCILE_KEEP=1 leaves the data in place (for profiling); remove it by hand afterwards.
     if (process.env.BENCH_RECONCILE_KEEP === '1') {
-      process.stdout.write(`kept (BENCH_RECONCILE_KEEP=1): ${JSON.stringify(setup)}\n`);
+      say(`kept (BENCH_RECONCILE_KEEP=1; remove with --cleanup): ${JSON.stringify(setup)}`);
     } else {
       await cleanup(config, setup).catch((error: unknown) =>
-        process.stderr.write(`reconcile bench cleanup failed: ${String(error)}\n`),
+        process.stderr.write(`reconcile bench cleanup failed (${setup.run}): ${String(error)}\n`),
       );
     }
   }
 }
 
-// `node --import tsx bench/reconcile.ts` runs the benchmark; `--child <mode> <setup>` is one measured run.
+async function seedTimed(config: Config, setup: BenchSetup): Promise<number> {
+  say(`seeding ${setup.documents} documents over ${TENANTS} tenants (source, ledger, sink, state topic)...`);
+  const t = performance.now();
+  await seed(config, setup);
+  const seconds = secondsSince(t);
+  say(`  seeded in ${seconds.toFixed(1)} s`);
+  return seconds;
+}
+
+export async function runReconcileBench(): Promise<void> {
+  const benchStart = performance.now();
+  const small = newSetup(DOCS);
+  const config = benchConfig(small);
+  await ensureStack(config);
+  await bundleChild();
+  const loadAtStart = os.loadavg();
+
+  // ---- 100k: baseline, clean and 1 %-drift passes, interleaved ------------------------------
+  const baselines: ChildResult[] = [];
+  const cleans: ChildResult[] = [];
+  const drifts: ChildResult[] = [];
+  const load: number[] = [];
+  let injected = 0;
+  const smallSeed = await withData(config, small, async () => {
+    const seconds = await seedTimed(config, small);
+    say(
+      `${BENCH_RUNS} × (baseline: read the state topic to its end and stream every sink document; clean pass; 1 % missing pass)`,
+    );
+    for (let i = 0; i < BENCH_RUNS; i++) {
+      load.push(load1());
+      const b = await runChild('baseline', small);
+      const c = await runChild('reconcile', small);
+      assertClean(c, 'clean pass');
+      injected = await injectMissing(config, small);
+      const d = await runChild('reconcile', small);
+      assertMissing(d, injected, 'drift pass');
+      await restoreMissing(config, small);
+      baselines.push(b);
+      cleans.push(c);
+      drifts.push(d);
+      say(
+        `  round ${i + 1} (load ${load[i]!.toFixed(1)}): baseline ${b.seconds.toFixed(2)} s, clean ${c.seconds.toFixed(2)} s, drift ${d.seconds.toFixed(2)} s (${(d.seconds / c.seconds).toFixed(2)} ×)`,
+      );
+    }
+    return seconds;
+  });
+  const baseline = medianRun(baselines);
+  const clean = medianRun(cleans);
+  const drifted = medianRun(drifts);
+  // The ratio of each round's drift pass to its own clean pass (same load), median of rounds.
+  const ratios = drifts.map((d, i) => d.seconds / cleans[i]!.seconds);
+  const ratio = median(ratios);
+  say(`  baseline (median) ${baseline.seconds.toFixed(2)} s, peak RSS ${baseline.maxRssMiB.toFixed(0)} MiB`);
+  say(`  clean (median) ${describeRun(clean, DOCS)}`);
+  say(`  1 % drift (median) ${describeRun(drifted, DOCS)}; ${injected} missing found`);
+  say(`  drift / clean: ${ratio.toFixed(2)} (median of the rounds' ratios)`);
+
+  // ---- 1M: one clean and one 1 %-drift pass ---------------------------------------------------
+  let large:
+    { seedSeconds: number; load: number[]; clean: ChildResult; drift: ChildResult; injected: number } | undefined;
+  if (LARGE_DOCS > 0) {
+    const big = newSetup(LARGE_DOCS);
+    const bigConfig = benchConfig(big);
+    large = await withData(bigConfig, big, async () => {
+      const seedSeconds = await seedTimed(bigConfig, big);
+      const loads = [load1()];
+      const c = await runChild('reconcile', big);
+      assertClean(c, '1M clean pass');
+      say(`  1M clean (load ${loads[0]!.toFixed(1)}): ${describeRun(c, LARGE_DOCS)}`);
+      const n = await injectMissing(bigConfig, big);
+      loads.push(load1());
+      const d = await runChild('reconcile', big);
+      assertMissing(d, n, '1M drift pass');
+      say(`  1M 1 % drift (load ${loads[1]!.toFixed(1)}): ${describeRun(d, LARGE_DOCS)}; ${n} missing found`);
+      return { seedSeconds, load: loads, clean: c, drift: d, injected: n };
+    });
+  }
+
+  const pgVersion = await withClient(
+    config.sourceUrl,
+    async (c) => (await c.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version,
+  );
+  const result = {
+    date: new Date().toISOString(),
+    conditions: {
+      code: await codeVersion(),
+      cpu: os.cpus()[0]?.model,
+      cores: os.cpus().length,
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      postgres: pgVersion,
+      documents: DOCS,
+      largeDocuments: LARGE_DOCS,
+      tenants: TENANTS,
+      chunksPerDocument: '1 (2 for every third document)',
+      principalsPerDocument: 2,
+      stateMessagesPerDocument: 1 + 1 / DUPLICATE_EVERY,
+      statePartitions: 6,
+      drift: '1 % of the documents (abs(hashtext(document_id)) % 100 = 0) deleted from the sink',
+      settleMs: 0,
+      childRuntime:
+        CHILD_RUNTIME === 'bundle'
+          ? 'each measured run is `node` on an esbuild bundle of bench/reconcile.ts (as the CLI runs from dist/)'
+          : 'each measured run is `node --import tsx bench/reconcile.ts`',
+      seeding:
+        'set-based SQL straight into the source (triggers off), ledger and sink (no HNSW index, unlogged chunk table), in slices of 50,000 documents that wait for the replication slots to catch up, tables ANALYZEd; state topic produced directly',
+      seedSeconds: { small: smallSeed, large: large?.seedSeconds ?? null },
+      loadAverageAtStart: loadAtStart,
+      loadAverage1m: { small: load, large: large?.load ?? [] },
+      benchSeconds: secondsSince(benchStart),
+      note: 'PostgreSQL (source and sink databases), Kafka and the reconciler on this one machine, shared with other work',
+    },
+    baseline: { ...baseline, runs: baselines.map((b) => b.seconds) },
+    clean: { ...clean, documentsPerSecond: DOCS / clean.seconds, runs: cleans.map((c) => c.seconds) },
+    drift1pct: {
+      ...drifted,
+      documentsPerSecond: DOCS / drifted.seconds,
+      injectedMissing: injected,
+      runs: drifts.map((d) => d.seconds),
+    },
+    driftOverClean: { median: ratio, rounds: ratios },
+    large: large
+      ? {
+          clean: { ...large.clean, documentsPerSecond: LARGE_DOCS / large.clean.seconds },
+          drift1pct: {
+            ...large.drift,
+            documentsPerSecond: LARGE_DOCS / large.drift.seconds,
+            injectedMissing: large.injected,
+          },
+        }
+      : null,
+    targets: TARGETS,
+  };
+  await mkdir(RESULTS, { recursive: true });
+  const stamp = result.date.slice(0, 19).replace(/[:T]/g, '-');
+  await writeFile(path.join(RESULTS, `${stamp}-reconcile.json`), JSON.stringify(result, null, 2) + '\n');
+  const row = (label: string, r: ChildResult, documents: number, target = '') =>
+    `| ${label} | ${r.seconds.toFixed(2)} s | ${(documents / r.seconds).toFixed(0)}${target} | ${r.maxRssMiB.toFixed(0)} MiB (${r.startRssMiB.toFixed(0)} MiB) | ${r.report ? `${r.report.stats.phase_a_ms} / ${r.report.stats.phase_b_ms} ms` : '–'} |`;
+  const runs = (list: ChildResult[]) => list.map((r) => r.seconds.toFixed(2)).join(', ');
+  const md = [
+    `# Reconcile benchmark, ${result.date}`,
+    '',
+    `Conditions: code ${result.conditions.code}; ${result.conditions.cores} × ${result.conditions.cpu}, ${result.conditions.memoryGiB} GiB, Node ${result.conditions.node}, PostgreSQL ${pgVersion}; ${TENANTS} tenants, ${result.conditions.chunksPerDocument} chunks and 2 principals per document, 1.1 state messages per document (10 % of the keys twice) in 6 partitions; data seeded with ${result.conditions.seeding} (${smallSeed.toFixed(0)} s for ${DOCS}${large ? `, ${large.seedSeconds.toFixed(0)} s for ${LARGE_DOCS}` : ''}); drift: ${result.conditions.drift}; settle 0; ${result.conditions.childRuntime}. ${result.conditions.note}. Load average (1 min) at start ${loadAtStart.map((l) => l.toFixed(1)).join(' ')}; at each 100k round ${load.map((l) => l.toFixed(1)).join(', ')}${large ? `; at the 1M passes ${large.load.map((l) => l.toFixed(1)).join(', ')}` : ''} (${os.cpus().length} cores). Whole bench ${result.conditions.benchSeconds.toFixed(0)} s.`,
+    '',
+    '| run | time | documents/s | peak RSS (before the pass) | phase A / B |',
+    '|---|---|---|---|---|',
+    row(
+      `${DOCS}: baseline, read the state topic to its end + stream the sink's documents, no diff (median of ${BENCH_RUNS}: ${runs(baselines)} s)`,
+      baseline,
+      DOCS,
+    ),
+    row(
+      `${DOCS}: reconcile, no drift (median of ${BENCH_RUNS}: ${runs(cleans)} s)`,
+      clean,
+      DOCS,
+      ` (target ≥ ${TARGETS.cleanDocumentsPerSecond})`,
+    ),
+    row(
+      `${DOCS}: reconcile, 1 % missing (${injected} documents; ${drifted.report!.stats.differing_buckets}/${drifted.report!.stats.buckets} buckets in detail; median of ${BENCH_RUNS}: ${runs(drifts)} s)`,
+      drifted,
+      DOCS,
+      ` (target ≥ ${TARGETS.driftDocumentsPerSecond})`,
+    ),
+    ...(large
+      ? [
+          row(
+            `${LARGE_DOCS}: reconcile, no drift`,
+            large.clean,
+            LARGE_DOCS,
+            ` (target ≤ ${TARGETS.largeSeconds} s, ≤ ${TARGETS.largeMaxRssMiB} MiB)`,
+          ),
+          row(
+            `${LARGE_DOCS}: reconcile, 1 % missing (${large.injected} documents; ${large.drift.report!.stats.differing_buckets}/${large.drift.report!.stats.buckets} buckets in detail)`,
+            large.drift,
+            LARGE_DOCS,
+          ),
+        ]
+      : []),
+    '',
+    `Drift pass / clean pass at ${DOCS}: ${ratio.toFixed(2)} × (median of the rounds' ratios ${ratios.map((r) => r.toFixed(2)).join(', ')}; target ≤ ${TARGETS.driftOverClean}). Clean pass / baseline: ${(clean.seconds / baseline.seconds).toFixed(2)} ×. State-topic key table: ${mib(clean.report!.stats.state_table_bytes).toFixed(1)} MiB for ${clean.report!.stats.state_keys} keys${large ? `, ${mib(large.clean.report!.stats.state_table_bytes).toFixed(1)} MiB for ${large.clean.report!.stats.state_keys}` : ''}. Peak RSS is the reconciling child's getrusage maxRSS${large?.clean.vmHwmMiB ? ` (VmHWM agrees: ${large.clean.vmHwmMiB.toFixed(0)} MiB at 1M)` : ''}.`,
+    '',
+  ].join('\n');
+  await writeFile(path.join(RESULTS, `${stamp}-reconcile.md`), md);
+  say(`\n${md}\nwritten to bench/results/${stamp}-reconcile.{json,md}`);
+}
+
+// `node --import tsx bench/reconcile.ts` runs the benchmark; `--child <mode> <setup>` is one measured
+// run; `--seed <documents>` seeds a data set and prints its setup (for profiling a child by hand);
+// `--cleanup <setup>` removes a data set kept with BENCH_RECONCILE_KEEP=1 or seeded with `--seed`.
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   const at = process.argv.indexOf('--child');
+  const cleanupAt = process.argv.indexOf('--cleanup');
   if (at >= 0) {
     const mode = process.argv[at + 1] as 'baseline' | 'reconcile';
     const setup = JSON.parse(process.argv[at + 2]!) as BenchSetup;
     const result = await child(mode, setup);
     process.stdout.write(JSON.stringify(result) + '\n');
+  } else if (process.argv.includes('--seed')) {
+    const setup = newSetup(Number(process.argv[process.argv.indexOf('--seed') + 1]));
+    await ensureStack(benchConfig(setup));
+    await seedTimed(benchConfig(setup), setup);
+    process.stdout.write(JSON.stringify(setup) + '\n');
+  } else if (cleanupAt >= 0) {
+    const setup = JSON.parse(process.argv[cleanupAt + 1]!) as BenchSetup;
+    await cleanup(benchConfig(setup), setup);
   } else {
     await runReconcileBench();
   }

@@ -17,6 +17,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { isPoison, isRetriable } from '../../services/domain/errors.ts';
+import { bucketOf } from '../../services/domain/transforms/drift.ts';
 import { waitFor } from '../support/wait.ts';
 import type {
   DocumentWrite,
@@ -635,6 +636,37 @@ export function runSinkConformance(
         assert.ok(!tenants.includes(gone), 'a tenant whose documents are all deleted is not listed');
         assert.ok(!(await sink.listTenants(B)).includes(tenant), 'tenants are per index');
       });
+    });
+
+    it('listings of some buckets only (the drill-down): exactly the documents whose bucketOf is wanted, in id order', async () => {
+      const tenant = uniqueTenant('buckets');
+      // Enough documents that each wanted bucket of 8 holds several, over several pages (the
+      // pgvector suite lists 2 documents a page).
+      const ids = Array.from({ length: 40 }, (_, i) => `doc-${String(i).padStart(2, '0')}`);
+      assertAllOk(
+        await sink.writeDocuments(
+          A,
+          ids.map((id, i) => doc(A, tenant, id, { chunkCount: 1 + (i % 2) })),
+        ),
+        ids.length,
+      );
+      const wanted = [1, 4, 6];
+      const expected = ids.filter((id) => wanted.includes(bucketOf(tenant, id, 8)));
+      assert.ok(expected.length > 0 && expected.length < ids.length);
+      await settled(async () => {
+        const all = await collect(sink.listDocuments(A, tenant));
+        assert.equal(all.length, ids.length);
+        const some = await collect(sink.listDocuments(A, tenant, { buckets: { count: 8, ids: wanted } }));
+        assert.deepEqual(
+          some.map((d) => d.documentId),
+          expected,
+        );
+        assert.deepEqual(
+          some,
+          all.filter((d) => expected.includes(d.documentId)),
+        );
+      });
+      assert.deepEqual(await collect(sink.listDocuments(A, tenant, { buckets: { count: 8, ids: [] } })), []);
     });
   });
 }

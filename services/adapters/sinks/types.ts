@@ -121,6 +121,17 @@ export interface InspectOptions {
   includeEmbeddings?: boolean;
 }
 
+/** Options of `Sink.listDocuments`. */
+export interface ListDocumentsOptions {
+  /**
+   * Only the documents whose bucket (`bucketOf` in domain/transforms/drift.ts: md5 of
+   * `tenant:document`, modulo `count`) is one of `ids`: the reconciler's drill-down into the
+   * buckets whose checksums differ. A store that can evaluate it filters there (pgvector, in SQL);
+   * one that cannot filters before fetching anything per document (Pinecone: before the fetch).
+   */
+  buckets?: { count: number; ids: readonly number[] };
+}
+
 /** What the reconciler needs per stored document. */
 export interface StoredDocument {
   documentId: string;
@@ -147,8 +158,8 @@ export interface Sink {
   search(query: SearchQuery): Promise<SearchHit[]>;
   /** Stored chunks of a tenant (optionally one document), ordered by document and chunk. */
   inspect(index: IndexSpec, tenantId: string, documentId?: string, options?: InspectOptions): Promise<StoredChunk[]>;
-  /** Every stored document of a tenant, streamed in document id order (reconciler). */
-  listDocuments(index: IndexSpec, tenantId: string): AsyncIterable<StoredDocument>;
+  /** Every stored document of a tenant (or of some buckets), streamed in document id order (reconciler). */
+  listDocuments(index: IndexSpec, tenantId: string, options?: ListDocumentsOptions): AsyncIterable<StoredDocument>;
   /** Tenants that have vectors in this index (reconciler). */
   listTenants(index: IndexSpec): Promise<string[]>;
   /**

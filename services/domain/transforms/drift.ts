@@ -255,11 +255,18 @@ function emptySamples(): Record<DriftKind, string[]> {
 
 /**
  * The bucket of a document: the first 32 bits of md5(`tenant:document`) modulo `buckets`.
- * Computable in SQL, so a sink can be asked for one bucket:
- * `('x' || substr(md5(tenant_id || ':' || document_id), 1, 8))::bit(32)::bigint % <buckets>`.
+ * Computable in SQL (`bucketOfSql`), so a database can be asked for some buckets only.
  */
 export function bucketOf(tenantId: string, documentId: string, buckets: number): number {
   return keyPrefix(`${tenantId}:${documentId}`) % buckets;
+}
+
+/**
+ * `bucketOf` as a PostgreSQL expression over the given SQL expressions (column names or
+ * parameters; never user input): `('x' || substr(md5(t || ':' || d), 1, 8))::bit(32)::bigint % b`.
+ */
+export function bucketOfSql(tenant: string, document: string, buckets: string): string {
+  return `(('x' || substr(md5(${tenant} || ':' || ${document}), 1, 8))::bit(32)::bigint % ${buckets})`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -27,6 +27,23 @@ describe('KeyTable', () => {
     );
   });
 
+  it('get returns the latest entry of a hash, undefined for a hash never put', () => {
+    const table = new KeyTable(16);
+    table.put({ hi: 3, lo: 1 }, entry({ version: 2 }));
+    table.put({ hi: 3, lo: 1 }, entry({ version: 4, searchable: false }));
+    table.put({ hi: 9, lo: 1 }, entry({ version: 7 })); // same low word: the next slot
+    assert.deepEqual(table.get({ hi: 3, lo: 1 }), entry({ version: 4, searchable: false }));
+    assert.deepEqual(table.get({ hi: 9, lo: 1 }), entry({ version: 7 }));
+    assert.equal(table.get({ hi: 4, lo: 1 }), undefined);
+    assert.deepEqual(
+      [...table.hashedEntries()].map(([hash, e]) => [hash.hi, hash.lo, e.version]).sort((a, b) => a[0]! - b[0]!),
+      [
+        [3, 1, 4],
+        [9, 1, 7],
+      ],
+    );
+  });
+
   it('a removed key (version -1) is overtaken by anything after it', () => {
     const table = new KeyTable(16);
     table.put({ hi: 0, lo: 1 }, entry({ version: -1, aclVersion: -1, searchable: false }));
@@ -67,6 +84,7 @@ describe('KeyTable', () => {
           const byDigest = (a: KeyEntry, b: KeyEntry) => a.prefix - b.prefix;
           assert.equal(table.size, model.size);
           assert.deepEqual([...table.entries()].sort(byDigest), [...model.values()].sort(byDigest));
+          for (const [id, e] of model) assert.deepEqual(table.get({ hi: Math.floor(id / 4), lo: id % 4 }), e);
         },
       ),
     );

@@ -6,13 +6,15 @@ import type { Digest64 } from '../../domain/transforms/drift.ts';
  * A compacted topic is only compacted eventually: the active segment and the dirty part of the log
  * hold several values per key, so "latest value per key" needs one entry per key while the topic is
  * read. This table keeps that entry as 41 bytes in typed arrays (open addressing, linear probing,
- * load factor at most 3/4): a 64-bit key hash, the first 32 bits of md5(key) (the bucket, see
- * `bucketOf`), a tenant index, both versions, a searchable flag and the 64-bit state digest. About
- * 55–110 bytes per key including free slots, against several hundred for a Map of strings.
+ * sized for the expected keys at a load factor of 2/3, doubled past 3/4): a 64-bit key hash, the
+ * first 32 bits of md5(key) (the bucket, see `bucketOf`), a tenant index, both versions, a
+ * searchable flag and the 64-bit state digest. About 62 bytes per key when the expectation holds
+ * (up to 110 after growing), against several hundred for a Map of strings.
  *
  * Two distinct keys with the same 64-bit hash (probability about n²/2⁶⁵: 3·10⁻⁶ at ten million keys)
- * would count as one; the bucket checksums would then differ and the drill-down, which works on real
- * keys, would find nothing wrong.
+ * would count as one: their bucket would differ, and the drill-down, which looks keys up by the same
+ * hash, would judge both by the surviving state, so one of them could be reported as off (a repair
+ * publishes its current state again, which is harmless).
  */
 
 export interface KeyEntry {
@@ -43,11 +45,14 @@ export class KeyTable {
   #aclVersion!: Float64Array;
   #flags!: Uint8Array;
 
-  constructor(initialCapacity = 1 << 14) {
-    let capacity = 16;
-    while (capacity < initialCapacity) capacity *= 2;
-    this.#capacity = capacity;
-    this.#allocate(capacity);
+  /**
+   * `expectedKeys`: how many keys the caller expects (the reconciler: the source's documents and
+   * tombstones in scope). The table is sized for them at a load factor of 2/3, so it does not
+   * grow while the topic is read; growing doubles it and holds the old arrays meanwhile.
+   */
+  constructor(expectedKeys = 12_000) {
+    this.#capacity = Math.max(16, Math.ceil(expectedKeys * 1.5));
+    this.#allocate(this.#capacity);
   }
 
   get size(): number {
@@ -86,29 +91,47 @@ export class KeyTable {
     this.#flags[slot] = OCCUPIED | (entry.searchable ? SEARCHABLE : 0);
   }
 
+  /** The latest state recorded for the key with this 64-bit hash (undefined: never recorded). */
+  get(hash: Digest64): KeyEntry | undefined {
+    const slot = this.#find(hash.hi, hash.lo);
+    return this.#flags[slot]! & OCCUPIED ? this.#entry(slot) : undefined;
+  }
+
   /** Every key's latest state, in no particular order. */
   *entries(): Generator<KeyEntry> {
     for (let slot = 0; slot < this.#capacity; slot++) {
       const flags = this.#flags[slot]!;
       if (!(flags & OCCUPIED)) continue;
-      yield {
-        tenant: this.#tenant[slot]!,
-        prefix: this.#prefix[slot]!,
-        version: this.#version[slot]!,
-        aclVersion: this.#aclVersion[slot]!,
-        searchable: (flags & SEARCHABLE) !== 0,
-        digest: { hi: this.#digestHi[slot]!, lo: this.#digestLo[slot]! },
-      };
+      yield this.#entry(slot);
     }
   }
 
+  /** Every key's latest state with its 64-bit hash, in no particular order. */
+  *hashedEntries(): Generator<[Digest64, KeyEntry]> {
+    for (let slot = 0; slot < this.#capacity; slot++) {
+      if (!(this.#flags[slot]! & OCCUPIED)) continue;
+      yield [{ hi: this.#hashHi[slot]!, lo: this.#hashLo[slot]! }, this.#entry(slot)];
+    }
+  }
+
+  #entry(slot: number): KeyEntry {
+    return {
+      tenant: this.#tenant[slot]!,
+      prefix: this.#prefix[slot]!,
+      version: this.#version[slot]!,
+      aclVersion: this.#aclVersion[slot]!,
+      searchable: (this.#flags[slot]! & SEARCHABLE) !== 0,
+      digest: { hi: this.#digestHi[slot]!, lo: this.#digestLo[slot]! },
+    };
+  }
+
   #find(hi: number, lo: number): number {
-    const mask = this.#capacity - 1;
-    // The low word is already uniformly distributed (md5).
-    let slot = lo & mask;
+    const capacity = this.#capacity;
+    // The low word is already uniformly distributed (md5); any capacity will do.
+    let slot = lo % capacity;
     while (this.#flags[slot]! & OCCUPIED) {
       if (this.#hashLo[slot] === lo && this.#hashHi[slot] === hi) return slot;
-      slot = (slot + 1) & mask;
+      slot = slot + 1 === capacity ? 0 : slot + 1;
     }
     return slot;
   }

@@ -9,8 +9,9 @@
  *   the source's checksums of the same buckets (only hashes leave the database). Phase A only
  *   selects buckets: a document that changes during the pass makes its bucket differ at worst.
  * Phase B (detail, only for buckets whose checksums differ, at most `maxDetailDocuments` source
- *   rows at a time): source rows of those buckets are loaded, the sink's documents of those buckets
- *   streamed against them, the state topic read again for its differing buckets. Documents changed
+ *   rows at a time): the source rows of those buckets are loaded and the sink's documents of the
+ *   same buckets streamed against them, each database filtering by bucket; the state topic's side is looked up in phase A's key
+ *   table (the topic is read again only for keys the source does not know). Documents changed
  *   within the settle window are in flight, not drift. Every finding is confirmed by reading its
  *   source row again: if it changed meanwhile, it is in flight too.
  * Repair (optional) follows each confirmed batch (see plan.ts, repair.ts).
@@ -25,8 +26,10 @@ import {
   bucketOf,
   classifyDocument,
   differingDigestBuckets,
+  sinkDocumentDigest,
   DriftTally,
   wholeDocumentFinding,
+  type Digest64,
   type DriftKind,
   type DriftReport,
   type ExpectedDocument,
@@ -42,12 +45,14 @@ import {
   settledCounts,
   sourceBucketSums,
   sourceByKeys,
-  sourceDetail,
+  sourceDigests,
+  type DigestRow,
+  type TenantBuckets,
   tenantSizes,
   type SourceRow,
 } from './source.ts';
 import { saveReconcileResults, tenantResults } from './results.ts';
-import { foldStateTopic, stateBucketSums, stateDetail, type TopicState } from './state-topic.ts';
+import { foldStateTopic, splitKey, StateDetail, stateBucketSums, type TopicState } from './state-topic.ts';
 
 export interface ReconcilerDeps {
   /** Source database: documents, ACLs, tombstones, outbox and the ledger. */
@@ -76,9 +81,9 @@ export interface ReconcileOptions {
   settleMs?: number;
   /** Document keys kept per kind in `samples`. Default 10. */
   sampleSize?: number;
-  /** Source rows held at once in phase B. Default 100,000. */
+  /** Source rows (digests) held at once in phase B, and read by one query. Default 100,000. */
   maxDetailDocuments?: number;
-  /** Tenants scanned (phase A) and detailed (phase B) at the same time. Default 4. */
+  /** Tenants scanned (phase A) and streamed from the sink in detail (phase B) at the same time. Default 4. */
   concurrency?: number;
   signal?: AbortSignal;
 }
@@ -127,13 +132,20 @@ interface Candidate {
   key: string;
   document: string;
   /** The source row the finding was made against (undefined: unknown to the source). */
-  seen: SourceRow | undefined;
+  seen: SeenRow | undefined;
   /** `chunkEnd`: the highest chunk index the sink holds plus one (0 when it holds none). */
   sink?: { found: [DriftKind, number][]; whole: 'missing' | 'ghost' | undefined; chunkEnd: number };
   state?: { finding: StateFinding; topic: TopicState | null };
 }
 
 const CONFIRM_BATCH = 500;
+
+/** Some differing buckets of one tenant, detailed together (phase B). */
+interface DetailGroup extends TenantBuckets {
+  /** Those whose sink checksums differ, and those whose state-topic checksums differ. */
+  sink: Set<number>;
+  state: Set<number>;
+}
 
 function toExpected(row: SourceRow): ExpectedDocument {
   return {
@@ -147,7 +159,29 @@ function toExpected(row: SourceRow): ExpectedDocument {
   };
 }
 
-function sameSource(a: SourceRow | undefined, b: SourceRow | undefined): boolean {
+/**
+ * What the sink should hold for a digest row, where its ACL and chunk count do not matter: the
+ * document is not searchable (any chunk is a ghost), or the sink holds none of it (missing unless
+ * the ledger recorded 0 chunks).
+ */
+function expectedOf(tenant: string, row: DigestRow): ExpectedDocument {
+  return {
+    tenant_id: tenant,
+    document_id: row.document_id,
+    version: row.version,
+    acl_version: row.acl_version,
+    acl: [],
+    deleted: row.status !== 'active',
+    chunk_count: row.held === null ? 0 : null,
+  };
+}
+
+const sameDigest = (a: Digest64, b: Digest64) => a.hi === b.hi && a.lo === b.lo;
+
+/** What a finding was judged against: compared with a fresh read before it counts. */
+type SeenRow = Pick<SourceRow, 'version' | 'acl_version' | 'status'>;
+
+function sameSource(a: SeenRow | undefined, b: SeenRow | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
   return a.version === b.version && a.acl_version === b.acl_version && a.status === b.status;
 }
@@ -178,6 +212,9 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
   // The three sides are read at the same time: the source's sums are computed by PostgreSQL while
   // this process folds the sink and the state topic. A document changing meanwhile can only make a
   // bucket differ, and phase B judges it from fresh reads.
+  // The settle window ends where the pass starts: phase B judges the state topic from phase A's
+  // read, so a document changed since then is in flight for both the sink and the topic.
+  const passStart = await databaseNow(source);
   const sizes = await tenantSizes(source, scope ? [...scope] : null);
   const bucketsOf = (tenant: string) => bucketCount(sizes.get(tenant) ?? 0);
   const sinkSums = new Map<string, SinkSums>();
@@ -189,7 +226,14 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
       });
       return tenants;
     })(),
-    foldStateTopic(kafka, deps.stateTopic, groupOf('a'), (t) => (scope ? scope.has(t) : true), signal),
+    foldStateTopic(
+      kafka,
+      deps.stateTopic,
+      groupOf('a'),
+      (t) => (scope ? scope.has(t) : true),
+      signal,
+      [...sizes.values()].reduce((n, s) => n + s, 0),
+    ),
     sourceBucketSums(source, new Map([...sizes.keys()].map((t) => [t, bucketsOf(t)])), ledger),
   ]);
   const tenants = (scope ? [...scope] : [...new Set([...sizes.keys(), ...sinkTenants, ...fold.tenants])]).sort();
@@ -213,9 +257,11 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
 
   // ---- Phase B: detail of the differing buckets ---------------------------------------------
   const phaseB = performance.now();
-  const cutoff = await minusMs(source, await databaseNow(source), settleMs);
+  const cutoff = await minusMs(source, passStart, settleMs);
   const settled = await settledCounts(source, tenants, cutoff);
   const tally = new DriftTally(sampleSize);
+  // Principal digests shared by the sink documents of phase B (groups repeat; users rarely do).
+  const principals = new Map<string, Digest64>();
   for (const tenant of tenants) tally.tenant(tenant);
   const stateTopic: ReconcileReport['state_topic'] = {
     missing: 0,
@@ -232,8 +278,7 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
       .filter(([, d]) => d.state.length > 0)
       .map(([tenant, d]) => [tenant, { buckets: d.buckets, ids: new Set(d.state) }]),
   );
-  const topicDetail =
-    stateWanted.size > 0 ? await stateDetail(kafka, deps.stateTopic, groupOf('b'), stateWanted, signal) : new Map();
+  const topicDetail = new StateDetail(fold, stateWanted);
 
   const candidates: Candidate[] = [];
   const flush = async () => {
@@ -276,43 +321,110 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
     if (candidates.length >= CONFIRM_BATCH) await flush();
   };
 
-  // Tenants are detailed side by side; each holds at most its share of `maxDetailDocuments` rows.
-  await forEachLimit([...diffs], concurrency, async ([tenant, diff]) => {
+  // The differing buckets of each tenant in groups of at most `maxDetailDocuments` rows (from the
+  // tenant's documents per bucket), groups of several tenants packed into batches of at most as
+  // many: one source query per batch (the documents table is scanned once for all its tenants),
+  // then its groups side by side against the sink, `concurrency` at a time.
+  const batches: DetailGroup[][] = [];
+  let batch: DetailGroup[] = [];
+  let batchRows = 0;
+  for (const [tenant, diff] of diffs) {
     const sinkBuckets = new Set(diff.sink);
     const stateBuckets = new Set(diff.state);
     const all = [...new Set([...diff.sink, ...diff.state])].sort((a, b) => a - b);
     const perBucket = Math.max(1, (sizes.get(tenant) ?? 0) / diff.buckets);
-    const groupSize = Math.max(1, Math.floor(maxDetail / concurrency / perBucket));
+    const groupSize = Math.max(1, Math.floor(maxDetail / perBucket));
     for (let g = 0; g < all.length; g += groupSize) {
-      if (signal?.aborted) throw signal.reason;
-      const group = all.slice(g, g + groupSize);
-      const rows = await sourceDetail(source, tenant, diff.buckets, group, cutoff, ledger);
+      const ids = all.slice(g, g + groupSize);
+      const rows = ids.length * perBucket;
+      if (batch.length > 0 && batchRows + rows > maxDetail) {
+        batches.push(batch);
+        batch = [];
+        batchRows = 0;
+      }
+      batch.push({
+        tenant,
+        buckets: diff.buckets,
+        ids,
+        sink: new Set(ids.filter((b) => sinkBuckets.has(b))),
+        state: new Set(ids.filter((b) => stateBuckets.has(b))),
+      });
+      batchRows += rows;
+    }
+  }
+  if (batch.length > 0) batches.push(batch);
+
+  for (const groups of batches) {
+    if (signal?.aborted) throw signal.reason;
+    // A tenant's groups never share a batch (all but its last fill one), so rows are per group.
+    const digests = await sourceDigests(source, groups, cutoff, ledger);
+    await forEachLimit(groups, concurrency, async (group) => {
+      const { tenant, buckets, sink: sinkSet, state: stateSet } = group;
+      const rows = digests.get(tenant) ?? [];
       detailDocuments += rows.length;
-      const byKey = new Map(rows.map((r) => [`${r.tenant_id}:${r.document_id}`, r]));
-      const sinkSet = new Set(group.filter((b) => sinkBuckets.has(b)));
-      const stateSet = new Set(group.filter((b) => stateBuckets.has(b)));
+      const byDocument = new Map(rows.map((r) => [r.document_id, r]));
 
       if (sinkSet.size > 0) {
         const seen = new Set<string>();
-        for await (const doc of sinkDetail(sink, index, tenant, diff.buckets, sinkSet)) {
-          const key = `${tenant}:${doc.document_id}`;
-          seen.add(key);
-          const row = byKey.get(key);
+        // Sink documents whose digest differs from the source's: judged against the full source
+        // row, read for a batch of them at a time.
+        const unsure: { row: DigestRow; doc: SinkDocument }[] = [];
+        const judgeUnsure = async () => {
+          const batch = unsure.splice(0, unsure.length);
+          if (batch.length === 0) return;
+          const full = await sourceByKeys(
+            source,
+            batch.map(({ row }) => ({ tenant_id: tenant, document_id: row.document_id })),
+            cutoff,
+            ledger,
+          );
+          for (const { row, doc } of batch) {
+            const key = `${tenant}:${doc.document_id}`;
+            const now = full.get(key);
+            // Changed since its digest was read: in flight.
+            if (!sameSource(row, now) || now!.pending) {
+              pending++;
+              continue;
+            }
+            await judge(tenant, key, doc.document_id, toExpected(now!), now, doc);
+          }
+        };
+        for await (const doc of sinkDetail(sink, index, tenant, buckets, sinkSet)) {
+          seen.add(doc.document_id);
+          const row = byDocument.get(doc.document_id);
           if (row?.pending) continue;
-          await judge(tenant, key, doc.document_id, row, doc);
+          if (row?.status === 'active') {
+            // The same digest: the sink holds exactly what it should.
+            if (row.held && sameDigest(row.held, sinkDocumentDigest(doc, principals))) continue;
+            unsure.push({ row, doc });
+            if (unsure.length >= CONFIRM_BATCH) await judgeUnsure();
+            continue;
+          }
+          // Unknown to the source, or not searchable: a ghost whatever the sink holds.
+          await judge(
+            tenant,
+            `${tenant}:${doc.document_id}`,
+            doc.document_id,
+            row && expectedOf(tenant, row),
+            row,
+            doc,
+          );
         }
+        await judgeUnsure();
         for (const row of rows) {
-          const key = `${row.tenant_id}:${row.document_id}`;
-          if (seen.has(key) || row.pending || !sinkSet.has(bucketOf(tenant, row.document_id, diff.buckets))) continue;
-          await judge(tenant, key, row.document_id, row, undefined);
+          if (seen.has(row.document_id) || row.pending) continue;
+          if (!sinkSet.has(bucketOf(tenant, row.document_id, buckets))) continue;
+          await judge(tenant, `${tenant}:${row.document_id}`, row.document_id, expectedOf(tenant, row), row, undefined);
         }
       }
 
       if (stateSet.size > 0) {
         for (const row of rows) {
-          if (row.pending || !stateSet.has(bucketOf(tenant, row.document_id, diff.buckets))) continue;
-          const key = `${row.tenant_id}:${row.document_id}`;
-          const topic: TopicState | undefined = topicDetail.get(key);
+          if (!stateSet.has(bucketOf(tenant, row.document_id, buckets))) continue;
+          const key = `${tenant}:${row.document_id}`;
+          // Looked up even when pending: a key the source has is never a topic-only key.
+          const topic = topicDetail.lookup(key);
+          if (row.pending) continue;
           const inSource = row.status === 'active';
           const inTopic = topic?.searchable === true;
           const finding =
@@ -326,26 +438,33 @@ export async function reconcile(deps: ReconcilerDeps, options: ReconcileOptions 
           if (finding)
             await add({ tenant, key, document: row.document_id, seen: row, state: { finding, topic: topic ?? null } });
         }
-        // Keys only the topic knows (no document, no tombstone), in this group's buckets.
-        for (const [key, topic] of topicDetail as Map<string, TopicState>) {
-          if (!topic.searchable || byKey.has(key) || !key.startsWith(`${tenant}:`)) continue;
-          const document = key.slice(tenant.length + 1);
-          if (!stateSet.has(bucketOf(tenant, document, diff.buckets))) continue;
-          await add({ tenant, key, document, seen: undefined, state: { finding: StateFinding.extra, topic } });
-        }
       }
-    }
-  });
+    });
+  }
+  // Keys only the topic knows (no document, no tombstone) in the differing buckets: the one case
+  // that reads the topic again, for those keys only.
+  for (const [key, topic] of await topicDetail.unknownKeys(kafka, deps.stateTopic, groupOf('b'), signal)) {
+    const parts = splitKey(key);
+    if (!topic.searchable || !parts) continue;
+    await add({
+      tenant: parts.tenant,
+      key,
+      document: parts.document,
+      seen: undefined,
+      state: { finding: StateFinding.extra, topic },
+    });
+  }
   await flush();
 
   async function judge(
     tenant: string,
     key: string,
     document: string,
-    row: SourceRow | undefined,
+    expected: ExpectedDocument | undefined,
+    row: SeenRow | undefined,
     doc: SinkDocument | undefined,
   ): Promise<void> {
-    const found = classifyDocument(row ? toExpected(row) : undefined, doc);
+    const found = classifyDocument(expected, doc);
     if (found.length === 0) return;
     const chunkEnd = doc ? Math.max(0, ...doc.chunk_indexes) + (doc.chunk_indexes.length > 0 ? 1 : 0) : 0;
     await add({ tenant, key, document, seen: row, sink: { found, whole: wholeDocumentFinding(found, doc), chunkEnd } });

@@ -48,7 +48,12 @@ export async function sinkBucketSums(
   return sums;
 }
 
-/** The tenant's sink documents that fall into `bucketIds`, streamed. */
+/**
+ * The tenant's sink documents that fall into `bucketIds`, streamed. The sink is asked for these
+ * buckets only (pgvector filters in SQL, Pinecone before fetching), so a drill-down reads about
+ * as many documents as the differing buckets hold, not the tenant again; the filter is applied
+ * here once more, for a sink that returns more.
+ */
 export async function* sinkDetail(
   sink: Sink,
   index: IndexSpec,
@@ -56,7 +61,8 @@ export async function* sinkDetail(
   buckets: number,
   bucketIds: ReadonlySet<number>,
 ): AsyncGenerator<SinkDocument> {
-  for await (const stored of sink.listDocuments(index, tenantId)) {
+  const ids = [...bucketIds].sort((a, b) => a - b);
+  for await (const stored of sink.listDocuments(index, tenantId, { buckets: { count: buckets, ids } })) {
     if (stored.chunkIndexes.length === 0) continue;
     if (!bucketIds.has(bucketOf(tenantId, stored.documentId, buckets))) continue;
     yield toSinkDocument(tenantId, stored);

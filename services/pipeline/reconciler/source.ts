@@ -6,12 +6,18 @@
  */
 import type pg from 'pg';
 import { classifyPgError } from '../../domain/pg-errors.ts';
-import { DigestBuckets, digestOfSigned } from '../../domain/transforms/drift.ts';
-
-/** Bucket of a document, as `bucketOf` computes it; `$b` is the tenant's bucket count. */
-const bucketSql = (tenant: string, document: string, buckets: string) =>
-  `(('x' || substr(md5(${tenant} || ':' || ${document}), 1, 8))::bit(32)::bigint % ${buckets})`;
+import {
+  bucketOfSql as bucketSql,
+  DigestBuckets,
+  digestOfSigned,
+  type Digest64,
+} from '../../domain/transforms/drift.ts';
 const md5u64Sql = (text: string) => `('x' || substr(md5(${text}), 1, 16))::bit(64)::bigint`;
+/** `heldDigest` (drift.ts) in SQL; `chunks` is the ledger's chunk count of the version, -1 unknown. */
+const heldDigestSql = (key: string, version: string, aclDigest: string, chunks: string) =>
+  md5u64Sql(
+    `${key} || '|' || ${version} || '|' || lpad(to_hex(${aclDigest}), 16, '0') || '|' || ${chunks} || '|' || ${chunks}`,
+  );
 
 /** Source state of one document (a row of `documents`, or a tombstone without one). */
 export interface SourceRow {
@@ -121,8 +127,7 @@ export async function sourceBucketSums(
         WHERE d.status = 'active'
      )
      SELECT tenant_id, bucket,
-            bit_xor(${md5u64Sql(`key || '|' || version || '|' || lpad(to_hex(acl_digest), 16, '0') || '|' || chunks || '|' || chunks`)})
-              FILTER (WHERE chunks <> 0)::text AS held,
+            bit_xor(${heldDigestSql('key', 'version', 'acl_digest', 'chunks')}) FILTER (WHERE chunks <> 0)::text AS held,
             (count(*) FILTER (WHERE chunks <> 0))::int AS held_n,
             bit_xor(${md5u64Sql(`key || '|' || version || '|' || acl_version`)})::text AS state,
             count(*)::int AS state_n
@@ -162,30 +167,18 @@ export async function settledCounts(
   return new Map(rows.map((r) => [r.tenant_id, { searchable: Number(r.searchable), pending: Number(r.pending) }]));
 }
 
-/** The part of a detail query after its `WITH keys AS (...)` selecting the documents to read. */
-const DETAIL_SELECT = `, rows AS (
-  SELECT d.tenant_id, d.document_id, d.version, d.acl_version, d.status, d.updated_at AS changed_at
-    FROM vecsync.documents d JOIN keys k ON k.tenant_id = d.tenant_id AND k.document_id = d.document_id
-  UNION ALL
-  SELECT t.tenant_id, t.document_id, t.version, t.acl_version, 'hard_deleted', t.deleted_at
-    FROM vecsync.document_tombstones t JOIN keys k ON k.tenant_id = t.tenant_id AND k.document_id = t.document_id
-   WHERE NOT EXISTS (SELECT 1 FROM vecsync.documents x WHERE x.tenant_id = t.tenant_id AND x.document_id = t.document_id)
-)
-SELECT r.tenant_id, r.document_id, r.version, r.acl_version, r.status,
-       coalesce((SELECT array_agg(a.principal ORDER BY a.principal) FROM vecsync.document_acl a
-                  WHERE a.tenant_id = r.tenant_id AND a.document_id = r.document_id), '{}') AS acl,
-       CASE WHEN l.version = r.version AND NOT l.tombstone THEN l.chunk_count END AS chunk_count,
-       r.changed_at > $CUTOFF::timestamptz AS pending
-  FROM rows r
-  LEFT JOIN vecsync.sync_state l
-    ON l.sink_name = $SINK AND l.model_key = $MODEL AND l.tenant_id = r.tenant_id AND l.document_id = r.document_id`;
-
-function detailSql(keys: string, first: number): string {
-  return `WITH keys AS (${keys})${DETAIL_SELECT}`
-    .replace('$CUTOFF', `$${first}`)
-    .replace('$SINK', `$${first + 1}`)
-    .replace('$MODEL', `$${first + 2}`);
-}
+/**
+ * The ledger row of `r`'s document, as one primary-key probe per row. LIMIT 1 (the key is unique
+ * anyway) keeps PostgreSQL from turning the lateral subquery into a join, whose plan would depend
+ * on statistics: right after a tenant was bulk-loaded, before autovacuum analyzed it, a batch of
+ * 500 keys took 1.2-1.6 s instead of about 6 ms. (`sourceDigests` reads a range of one tenant and
+ * joins its ledger rows in bulk: probing each was slower there.)
+ */
+const ledgerProbe = (sink: string, model: string) => `LEFT JOIN LATERAL (
+    SELECT l.version, l.tombstone, l.chunk_count FROM vecsync.sync_state l
+     WHERE l.sink_name = ${sink} AND l.tenant_id = r.tenant_id AND l.document_id = r.document_id AND l.model_key = ${model}
+     LIMIT 1
+  ) l ON true`;
 
 interface RawSourceRow {
   tenant_id: string;
@@ -202,29 +195,116 @@ function toSourceRow(r: RawSourceRow): SourceRow {
   return { ...r, version: Number(r.version), acl_version: Number(r.acl_version) };
 }
 
-/** Every source document and tombstone of one tenant that falls into `bucketIds`. */
-export async function sourceDetail(
+/**
+ * One source document or tombstone of a differing bucket, as phase B first reads it: its versions
+ * and, instead of its ACL and chunk count, the digest of what the sink should hold for it. A sink
+ * document with the same digest holds exactly that (as in phase A, one level down), so only the
+ * documents whose digests differ are read in full (`sourceByKeys`).
+ */
+export interface DigestRow {
+  document_id: string;
+  version: number;
+  acl_version: number;
+  status: SourceRow['status'];
+  /** Changed after the settle cutoff: in flight, not judged. */
+  pending: boolean;
+  /**
+   * `heldDigest` of what the sink should hold; null when it should hold nothing (not searchable, or
+   * the ledger recorded 0 chunks for the version). Never equal to a sink document's when the ledger
+   * has not recorded the version (chunk count -1).
+   */
+  held: Digest64 | null;
+}
+
+/** Some buckets of one tenant (of `buckets` buckets), for `sourceDigests`. */
+export interface TenantBuckets {
+  tenant: string;
+  buckets: number;
+  ids: readonly number[];
+}
+
+/**
+ * Every source document and tombstone in the given buckets of several tenants, as digests, by
+ * tenant: one statement, so the documents table is scanned once for all of them (the bucket is
+ * computed in PostgreSQL), then the ACL of each row kept is read by index and the ledger rows of
+ * these tenants joined.
+ */
+export async function sourceDigests(
   db: pg.Pool,
-  tenant: string,
-  buckets: number,
-  bucketIds: number[],
+  wanted: readonly TenantBuckets[],
   cutoff: string,
   ledger: { sinkName: string; modelKey: string },
-): Promise<SourceRow[]> {
-  const keys = `SELECT d.tenant_id, d.document_id FROM vecsync.documents d
-     WHERE d.tenant_id = $1 AND ${bucketSql('d.tenant_id', 'd.document_id', '$2')} = ANY($3::bigint[])
-    UNION
-    SELECT t.tenant_id, t.document_id FROM vecsync.document_tombstones t
-     WHERE t.tenant_id = $1 AND ${bucketSql('t.tenant_id', 't.document_id', '$2')} = ANY($3::bigint[])`;
-  const rows = await query<RawSourceRow>(db, detailSql(keys, 4), [
-    tenant,
-    buckets,
-    bucketIds,
-    cutoff,
-    ledger.sinkName,
-    ledger.modelKey,
-  ]);
-  return rows.map(toSourceRow);
+): Promise<Map<string, DigestRow[]>> {
+  const out = new Map<string, DigestRow[]>(wanted.map((w) => [w.tenant, []]));
+  const pairs = wanted.flatMap((w) => w.ids.map((id) => [w.tenant, w.buckets, id] as const));
+  if (pairs.length === 0) return out;
+  const bucket = (a: string) => bucketSql(`${a}.tenant_id`, `${a}.document_id`, 's.buckets');
+  const found = await query<{
+    tenant_id: string;
+    document_id: string;
+    version: string;
+    acl_version: string;
+    status: SourceRow['status'];
+    pending: boolean;
+    held: string | null;
+  }>(
+    db,
+    `WITH wanted AS (
+       SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]) AS w(tenant_id, buckets, bucket)
+     ), scope AS (
+       SELECT DISTINCT tenant_id, buckets FROM wanted
+     ), bucketed AS (
+       -- Each row's bucket computed once; OFFSET 0 keeps PostgreSQL from folding it into the
+       -- semi-join below as a filter evaluated for every (row, wanted bucket) pair of its tenant.
+       SELECT d.tenant_id, d.document_id, d.version, d.acl_version, d.status, d.updated_at AS changed_at,
+              ${bucket('d')} AS bucket
+         FROM vecsync.documents d JOIN scope s ON s.tenant_id = d.tenant_id
+        WHERE d.tenant_id = ANY($7::text[])
+       UNION ALL
+       SELECT t.tenant_id, t.document_id, t.version, t.acl_version, 'hard_deleted', t.deleted_at, ${bucket('t')}
+         FROM vecsync.document_tombstones t JOIN scope s ON s.tenant_id = t.tenant_id
+        WHERE t.tenant_id = ANY($7::text[])
+          AND NOT EXISTS (SELECT 1 FROM vecsync.documents x WHERE x.tenant_id = t.tenant_id AND x.document_id = t.document_id)
+       OFFSET 0
+     ), rows AS (
+       SELECT * FROM bucketed b WHERE (b.tenant_id, b.bucket) IN (SELECT tenant_id, bucket FROM wanted)
+     ), held AS (
+       SELECT r.*, CASE WHEN l.version = r.version AND NOT l.tombstone THEN l.chunk_count ELSE -1 END AS chunks
+         FROM rows r
+         LEFT JOIN vecsync.sync_state l
+           ON l.sink_name = $5 AND l.model_key = $6 AND l.tenant_id = r.tenant_id AND l.document_id = r.document_id
+          AND l.tenant_id = ANY($7::text[])
+     )
+     SELECT h.tenant_id, h.document_id, h.version, h.acl_version, h.status, h.changed_at > $4::timestamptz AS pending,
+            CASE WHEN h.status = 'active' AND h.chunks <> 0 THEN ${heldDigestSql(
+              `h.tenant_id || ':' || h.document_id`,
+              'h.version',
+              `coalesce((SELECT bit_xor(${md5u64Sql('a.principal')}) FROM vecsync.document_acl a
+                          WHERE a.tenant_id = h.tenant_id AND a.document_id = h.document_id), 0)`,
+              'h.chunks',
+            )}::text END AS held
+       FROM held h`,
+    [
+      pairs.map((p) => p[0]),
+      pairs.map((p) => p[1]),
+      pairs.map((p) => p[2]),
+      cutoff,
+      ledger.sinkName,
+      ledger.modelKey,
+      wanted.map((w) => w.tenant),
+    ],
+  );
+  for (const r of found) {
+    out.get(r.tenant_id)!.push({
+      document_id: r.document_id,
+      version: Number(r.version),
+      acl_version: Number(r.acl_version),
+      status: r.status,
+      pending: r.pending,
+      held: r.held === null ? null : digestOfSigned(r.held),
+    });
+  }
+  return out;
 }
 
 /** The source rows of the given documents (absent: unknown to the source). */
@@ -235,13 +315,33 @@ export async function sourceByKeys(
   ledger: { sinkName: string; modelKey: string },
 ): Promise<Map<string, SourceRow>> {
   if (refs.length === 0) return new Map();
-  const keys = `SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS k(tenant_id, document_id)`;
-  const rows = await query<RawSourceRow>(db, detailSql(keys, 3), [
-    refs.map((r) => r.tenant_id),
-    refs.map((r) => r.document_id),
-    cutoff,
-    ledger.sinkName,
-    ledger.modelKey,
-  ]);
+  // One primary-key probe per key and table (the document row, else its tombstone; its ACL; its
+  // ledger row), whatever the statistics say: lateral subqueries with LIMIT are never turned into
+  // joins.
+  const rows = await query<RawSourceRow>(
+    db,
+    `WITH keys AS (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS k(tenant_id, document_id)),
+     rows AS (
+       SELECT k.tenant_id, k.document_id, s.version, s.acl_version, s.status, s.changed_at
+         FROM keys k
+         CROSS JOIN LATERAL (
+           SELECT * FROM (
+             SELECT d.version, d.acl_version, d.status, d.updated_at AS changed_at, 0 AS rank
+               FROM vecsync.documents d WHERE d.tenant_id = k.tenant_id AND d.document_id = k.document_id
+             UNION ALL
+             SELECT t.version, t.acl_version, 'hard_deleted', t.deleted_at, 1
+               FROM vecsync.document_tombstones t WHERE t.tenant_id = k.tenant_id AND t.document_id = k.document_id
+           ) AS found ORDER BY rank LIMIT 1
+         ) s
+     )
+     SELECT r.tenant_id, r.document_id, r.version, r.acl_version, r.status,
+            coalesce((SELECT array_agg(a.principal ORDER BY a.principal) FROM vecsync.document_acl a
+                       WHERE a.tenant_id = r.tenant_id AND a.document_id = r.document_id), '{}') AS acl,
+            CASE WHEN l.version = r.version AND NOT l.tombstone THEN l.chunk_count END AS chunk_count,
+            r.changed_at > $3::timestamptz AS pending
+       FROM rows r
+       ${ledgerProbe('$4', '$5')}`,
+    [refs.map((r) => r.tenant_id), refs.map((r) => r.document_id), cutoff, ledger.sinkName, ledger.modelKey],
+  );
   return new Map(rows.map((r) => [`${r.tenant_id}:${r.document_id}`, toSourceRow(r)]));
 }

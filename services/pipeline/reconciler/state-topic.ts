@@ -2,7 +2,7 @@
  * The state topic's side: `vecsync.state.documents` read from the beginning to its end as of the
  * start (services/kafka `readCompactedToEnd`), the latest state per key kept in a `KeyTable`
  * (strings are never retained), then folded into per-tenant, per-bucket checksums of the searchable
- * keys. Details (real keys) are read again only for the buckets that differ.
+ * keys. Phase B looks the keys of the differing buckets up in the same table (`StateDetail`).
  */
 import type { Kafka } from '../../adapters/kafka/client.ts';
 import { readCompactedToEnd } from '../../adapters/kafka/compacted.ts';
@@ -55,7 +55,8 @@ export interface StateFold {
 
 /**
  * Reads the whole topic into a KeyTable. `inScope` filters by tenant before anything is decoded
- * (the topic is shared by every tenant).
+ * (the topic is shared by every tenant); `expectedKeys` sizes the table (the keys in scope the
+ * source knows of), so that it need not grow while the topic is read.
  */
 export async function foldStateTopic(
   kafka: Kafka,
@@ -63,8 +64,9 @@ export async function foldStateTopic(
   groupId: string,
   inScope: (tenant: string) => boolean,
   signal?: AbortSignal,
+  expectedKeys?: number,
 ): Promise<StateFold> {
-  const table = new KeyTable();
+  const table = new KeyTable(expectedKeys);
   const tenants: string[] = [];
   const tenantIndex = new Map<string, number>();
   let invalid = 0;
@@ -124,15 +126,68 @@ export function stateBucketSums(fold: StateFold, bucketsOf: (tenant: string) => 
   return new Map(fold.tenants.map((tenant, i) => [tenant, byIndex[i]!]));
 }
 
+const hashId = (hash: Digest64) => `${hash.hi}.${hash.lo}`;
+
 /**
- * The latest state of every key in the given tenants' buckets (a second read of the topic, done
- * only when some state bucket differs). Keys are `tenant:document`.
+ * The state topic's side of phase B, answered from the key table of phase A: the latest state of
+ * every key a source row names is looked up by the key's hash, so the topic is not read again for
+ * it. The table holds no strings, though, so a searchable key of a differing bucket that no
+ * source row names (a key the source never had, or lost without a tombstone) is known only by its
+ * hash; `unknownKeys` reads the topic again for those, and only when there are any.
  */
-export async function stateDetail(
+export class StateDetail {
+  readonly #fold: StateFold;
+  /** Hashes of the searchable keys of the differing buckets that no source row has named yet. */
+  readonly #unmatched = new Set<string>();
+
+  constructor(fold: StateFold, wanted: ReadonlyMap<string, { buckets: number; ids: ReadonlySet<number> }>) {
+    this.#fold = fold;
+    if (wanted.size === 0) return;
+    const byIndex = fold.tenants.map((tenant) => wanted.get(tenant));
+    for (const [hash, entry] of fold.table.hashedEntries()) {
+      const want = byIndex[entry.tenant];
+      if (entry.searchable && want?.ids.has(entry.prefix % want.buckets)) this.#unmatched.add(hashId(hash));
+    }
+  }
+
+  /**
+   * The latest state of `key` (a source row's) as phase A read it: undefined when the topic never
+   * had it, version -1 when it was removed (a Kafka tombstone). The key counts as known to the source.
+   */
+  lookup(key: string): TopicState | undefined {
+    const { hash } = keyHashes(key);
+    this.#unmatched.delete(hashId(hash));
+    const entry = this.#fold.table.get(hash);
+    return entry && { version: entry.version, acl_version: entry.aclVersion, searchable: entry.searchable };
+  }
+
+  /** Searchable keys of the differing buckets that no source row named (after every lookup). */
+  get unknown(): number {
+    return this.#unmatched.size;
+  }
+
+  /**
+   * The latest state of each key `lookup` never named, by key (`tenant:document`), from a second
+   * read of the topic that keeps those keys only. Empty, without reading, when there are none.
+   */
+  async unknownKeys(
+    kafka: Kafka,
+    topic: string,
+    groupId: string,
+    signal?: AbortSignal,
+  ): Promise<Map<string, TopicState>> {
+    if (this.#unmatched.size === 0) return new Map();
+    const unmatched = this.#unmatched;
+    return readStates(kafka, topic, groupId, (key) => unmatched.has(hashId(keyHashes(key).hash)), signal);
+  }
+}
+
+/** The latest state of every key for which `want(key)` holds: a read of the topic to its end. */
+async function readStates(
   kafka: Kafka,
   topic: string,
   groupId: string,
-  wanted: ReadonlyMap<string, { buckets: number; ids: ReadonlySet<number> }>,
+  want: (key: string) => boolean,
   signal?: AbortSignal,
 ): Promise<Map<string, TopicState>> {
   const latest = new Map<string, TopicState>();
@@ -141,10 +196,7 @@ export async function stateDetail(
     topic,
     (message) => {
       const key = message.key?.toString('utf8');
-      const parts = key === undefined ? undefined : splitKey(key);
-      if (key === undefined || parts === undefined) return;
-      const want = wanted.get(parts.tenant);
-      if (!want || !want.ids.has(keyHashes(key).prefix % want.buckets)) return;
+      if (key === undefined || splitKey(key) === undefined || !want(key)) return;
       const state = parseStateValue(message.value);
       if (state === undefined) return;
       const next = state ?? { version: -1, acl_version: -1, searchable: false };

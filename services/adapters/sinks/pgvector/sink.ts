@@ -14,6 +14,7 @@ import type {
   IndexSpec,
   InspectOptions,
   ItemResult,
+  ListDocumentsOptions,
   SearchHit,
   SearchQuery,
   Sink,
@@ -239,11 +240,18 @@ export class PgvectorSink implements Sink {
     });
   }
 
-  async *listDocuments(index: IndexSpec, tenantId: string): AsyncIterable<StoredDocument> {
+  async *listDocuments(
+    index: IndexSpec,
+    tenantId: string,
+    options: ListDocumentsOptions = {},
+  ): AsyncIterable<StoredDocument> {
     this.#open();
     const table = await this.#describe(index.modelKey, index.dimensions);
     if (!table) return;
     const pageSize = this.#config.listPageSize;
+    const buckets = options.buckets;
+    if (buckets && buckets.ids.length === 0) return;
+    const bucketParams = buckets ? [buckets.count, buckets.ids] : [];
     let after: string | undefined;
     for (;;) {
       // Each page is its own query on any pooled connection: an abandoned iterator holds nothing.
@@ -254,8 +262,8 @@ export class PgvectorSink implements Sink {
         acl_version: string;
         acl: string[];
       }>(
-        listDocumentsSql(table.names, after !== undefined),
-        after === undefined ? [this.name, tenantId, pageSize] : [this.name, tenantId, pageSize, after],
+        listDocumentsSql(table.names, after !== undefined, buckets !== undefined),
+        [this.name, tenantId, pageSize, ...(after === undefined ? [] : [after]), ...bucketParams],
         'list documents',
       );
       for (const r of rows) {

@@ -150,6 +150,17 @@ describe('pgvector SQL', () => {
     assert.match(next, /c\.document_id > \$4/);
     assert.match(next, /min\(c\.document_version\)/);
     assert.match(next, /LIMIT \$3/);
+    // The drill-down's bucket filter comes after the keyset parameter, whichever is present.
+    const someBuckets = listDocumentsSql(names, false, true);
+    const someBucketsNext = listDocumentsSql(names, true, true);
+    assert.equal(parameterCount(someBuckets), 5);
+    assert.equal(parameterCount(someBucketsNext), 6);
+    assert.match(
+      someBuckets,
+      /md5\(c\.tenant_id \|\| ':' \|\| c\.document_id\).*% \$4::bigint\) = ANY\(\$5::bigint\[\]\)/,
+    );
+    assert.match(someBucketsNext, /c\.document_id > \$4 AND .*% \$5::bigint\) = ANY\(\$6::bigint\[\]\)/);
+    assert.doesNotMatch(next, /md5/);
 
     const tenants = listTenantsSql(names);
     assert.equal(parameterCount(tenants), 1);

@@ -8,6 +8,7 @@
  * time, so a revoke updates one row and never touches the HNSW index.
  */
 import pg from 'pg';
+import { bucketOfSql } from '../../../domain/transforms/drift.ts';
 import { ACL_TABLE, FENCE_TABLE, SINK_SCHEMA, tableComment, type ChunkTableNames } from './naming.ts';
 
 const ident = pg.escapeIdentifier;
@@ -380,16 +381,22 @@ ORDER BY c.document_id, c.chunk_index`;
  * One keyset page of a tenant's documents, in document id order (the database collation; the
  * local stack creates its databases with C, i.e. byte order). The version is the lowest version of
  * the document's chunks, so one stale chunk makes the document look stale to the reconciler.
- * $1 sink name, $2 tenant, $3 page size, $4 the last document id of the previous page (`after`).
+ * $1 sink name, $2 tenant, $3 page size, then (when `after`) the last document id of the previous
+ * page, then (when `buckets`) the bucket count and the wanted bucket ids (`bucketOfSql`).
  */
-export function listDocumentsSql(names: ChunkTableNames, after: boolean): string {
+export function listDocumentsSql(names: ChunkTableNames, after: boolean, buckets = false): string {
+  const afterParam = after ? ' AND c.document_id > $4' : '';
+  const first = after ? 5 : 4;
+  const bucketParam = buckets
+    ? ` AND ${bucketOfSql('c.tenant_id', 'c.document_id', `$${first}::bigint`)} = ANY($${first + 1}::bigint[])`
+    : '';
   return `SELECT g.document_id, g.document_version, g.chunk_indexes,
        coalesce(a.acl_version, 0) AS acl_version, coalesce(a.acl, '{}') AS acl
 FROM (
   SELECT c.document_id, min(c.document_version) AS document_version,
          array_agg(c.chunk_index ORDER BY c.chunk_index) AS chunk_indexes
   FROM ${names.qualified} AS c
-  WHERE c.sink_name = $1 AND c.tenant_id = $2${after ? ' AND c.document_id > $4' : ''}
+  WHERE c.sink_name = $1 AND c.tenant_id = $2${afterParam}${bucketParam}
   GROUP BY c.document_id
   ORDER BY c.document_id
   LIMIT $3

@@ -20,6 +20,7 @@ import { Pinecone, type Index, type PineconeRecord, type RecordMetadata } from '
 import { ConfigError, PoisonMessageError, isPoison, isRetriable } from '../../../domain/errors.ts';
 import type { Logger } from '../../telemetry/log.ts';
 import { withRetry } from '../../../domain/retry.ts';
+import { bucketOf } from '../../../domain/transforms/drift.ts';
 import { chunkId } from '../../../domain/types.ts';
 import { driveItems } from '../driver.ts';
 import { fenceWrite, type FenceRow } from '../fence.ts';
@@ -31,6 +32,7 @@ import type {
   IndexSpec,
   InspectOptions,
   ItemResult,
+  ListDocumentsOptions,
   SearchHit,
   SearchQuery,
   Sink,
@@ -245,14 +247,23 @@ export class PineconeSink implements Sink {
    * Lists every id of the tenant's namespace (paginated), then fetches the documents' chunks in
    * document id order, a fetch batch at a time. Memory: the tenant's ids, not its vectors.
    */
-  async *listDocuments(index: IndexSpec, tenantId: string): AsyncIterable<StoredDocument> {
+  async *listDocuments(
+    index: IndexSpec,
+    tenantId: string,
+    options: ListDocumentsOptions = {},
+  ): AsyncIterable<StoredDocument> {
     this.#assertOpen();
     const handle = await this.#handle(index.modelKey, index.dimensions, false);
     if (!handle) return;
+    const buckets = options.buckets;
+    const wanted = buckets ? new Set(buckets.ids) : null;
+    if (wanted?.size === 0) return;
     const byDocument = new Map<string, string[]>();
     for (const id of await this.#listIds(handle, tenantId, `${tenantId}:`)) {
       const parsed = tryParseChunkId(id);
       if (!parsed || parsed.tenant_id !== tenantId) continue;
+      // Ids carry the document, so other buckets are left out before anything is fetched.
+      if (wanted && !wanted.has(bucketOf(tenantId, parsed.document_id, buckets!.count))) continue;
       const ids = byDocument.get(parsed.document_id);
       if (ids) ids.push(id);
       else byDocument.set(parsed.document_id, [id]);
