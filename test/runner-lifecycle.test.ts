@@ -1,8 +1,14 @@
 /**
- * Where a consumer group starts on the real broker: by default a new group reads its topics from
- * the beginning (a pipeline must not skip what was committed before it first ran); with
- * `newGroupAtEnd` (the demo, which writes its own input) a new group starts at the end, and a
- * group that has committed before keeps its position either way.
+ * The runner's consumer-group lifecycle on the real broker.
+ *
+ * Where a group starts: by default a new group reads its topics from the beginning (a pipeline
+ * must not skip what was committed before it first ran); with `newGroupAtEnd` (the demo, which
+ * writes its own input) a new group starts at the end; a group that has committed before keeps
+ * its position either way.
+ *
+ * How it stops: a graceful stop finishes the slice in flight and commits it (kafkajs's
+ * `consumer.commitOffsets` returns without committing once a stop has begun, which the in-memory
+ * unit test of the runner cannot show).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -92,5 +98,57 @@ describe('where a new consumer group starts', { timeout: 120_000 }, () => {
       description: 'the message produced while the group was stopped',
     });
     assert.deepEqual(second.seen, ['while-stopped']);
+  });
+});
+
+describe('a graceful stop on the real broker', { timeout: 120_000 }, () => {
+  const topic = `test.runner-stop.${uniqueId('t')}`;
+  const log = createLogger('warn', 'test-runner-stop');
+  let kafka: Kafka;
+  let producer: Producer;
+
+  before(async () => {
+    await ensureStack();
+    kafka = createKafka(config.kafkaBrokers, 'test-runner-stop', log);
+    producer = await createProducer(kafka);
+    await provisionTopics(kafka, [{ topic, partitions: 1, configs: {} }]);
+  });
+  after(async () => {
+    await producer?.close();
+    await withAdmin(config.kafkaBrokers, (admin) => admin.deleteTopics({ topics: [topic] })).catch(() => undefined);
+  });
+
+  test('finishes the slice in flight and commits it before leaving the group', async () => {
+    const groupId = uniqueId('g-stop');
+    let entered!: () => void;
+    const inFlight = new Promise<void>((resolve) => (entered = resolve));
+    let finished = false;
+    const runner = createRunner(kafka, {
+      service: 'test',
+      groupId,
+      topics: [topic],
+      // Slow, and deaf to the stop signal: the stop must wait for it, then commit.
+      handler: async (messages) => {
+        entered();
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        finished = true;
+        return messages.map(() => done);
+      },
+      maxBatch: 10,
+      retry: config.retry,
+      producer,
+      dlqTopic: `${topic}.dlq`,
+      laneOf: () => 'other',
+      log,
+      newGroupAtEnd: true,
+    });
+    await runner.start();
+    await producer.send(topic, [{ key: 'a', value: Buffer.from('in flight'), headers: {} }]);
+    await inFlight;
+    await runner.stop(8_000);
+    assert.ok(finished, 'the slice finished before stop() returned');
+    const committed = await withAdmin(config.kafkaBrokers, (admin) => admin.fetchOffsets({ groupId, topics: [topic] }));
+    const [end] = await withAdmin(config.kafkaBrokers, (admin) => admin.fetchTopicOffsets(topic));
+    assert.equal(committed[0]?.partitions[0]?.offset, end!.high, 'the slice is committed: nothing to redeliver');
   });
 });
