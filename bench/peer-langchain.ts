@@ -179,7 +179,7 @@ interface Expected {
 }
 
 /** Runs `change` in one transaction; returns the database clock just before COMMIT. */
-async function commitChange(source: pg.Pool, change: (c: pg.PoolClient) => Promise<void>): Promise<string> {
+async function commitChange(source: pg.Pool, change: (c: pg.PoolClient) => Promise<unknown>): Promise<string> {
   return withTransaction(source, async (client) => {
     await change(client);
     return (await client.query<{ t: string }>('SELECT clock_timestamp()::text AS t')).rows[0]!.t;
@@ -626,7 +626,7 @@ export async function runPeerLangchainBench(): Promise<void> {
         deleted?: boolean;
         /** The bodies after the change, when it changes them. */
         newBodies?: string[];
-        change: (c: pg.PoolClient) => Promise<void>;
+        change: (c: pg.PoolClient) => Promise<unknown>;
         check: string;
         /** How many documents the checks look at (searches sample PROBES of them). */
         checked: number;
@@ -693,14 +693,12 @@ export async function runPeerLangchainBench(): Promise<void> {
     await scenario('body change', updated, {
       newBodies: updated.map(newBody),
       change: (c) =>
-        c
-          .query(
-            `UPDATE vecsync.documents d SET body = d.body || E'\\n\\n' || u.add
+        c.query(
+          `UPDATE vecsync.documents d SET body = d.body || E'\\n\\n' || u.add
                FROM unnest($2::text[], $3::text[]) AS u(id, add)
               WHERE d.tenant_id = $1 AND d.document_id = u.id`,
-            [tenant, updated.map((d) => d.document_id), updated.map(addition)],
-          )
-          .then(() => undefined),
+          [tenant, updated.map((d) => d.document_id), updated.map(addition)],
+        ),
       check: 'found by a search for its new last chunk',
       checked: updateProbes.length,
       shownVecsync: () => vsFound(updateProbes),
@@ -714,13 +712,11 @@ export async function runPeerLangchainBench(): Promise<void> {
     const retitledIds = retitled.map((d) => d.document_id);
     await scenario('metadata-only change (title)', retitled, {
       change: (c) =>
-        c
-          .query(`UPDATE vecsync.documents SET title = title || $3 WHERE tenant_id = $1 AND document_id = ANY($2)`, [
-            tenant,
-            retitledIds,
-            suffix,
-          ])
-          .then(() => undefined),
+        c.query(`UPDATE vecsync.documents SET title = title || $3 WHERE tenant_id = $1 AND document_id = ANY($2)`, [
+          tenant,
+          retitledIds,
+          suffix,
+        ]),
       check: 'every stored chunk carries the new title',
       checked: retitled.length,
       shownVecsync: () =>
@@ -744,13 +740,11 @@ export async function runPeerLangchainBench(): Promise<void> {
     const revokeBefore = { vecsync: await vsFound(revokeProbes), langchain: await lcFound(revokeProbes) };
     await scenario('ACL change (a principal revoked)', revoked, {
       change: (c) =>
-        c
-          .query(
-            `DELETE FROM vecsync.document_acl a USING unnest($2::text[], $3::text[]) AS u(d, p)
+        c.query(
+          `DELETE FROM vecsync.document_acl a USING unnest($2::text[], $3::text[]) AS u(d, p)
               WHERE a.tenant_id = $1 AND a.document_id = u.d AND a.principal = u.p`,
-            [tenant, revoked.map((d) => d.document_id), revoked.map(principalOf)],
-          )
-          .then(() => undefined),
+          [tenant, revoked.map((d) => d.document_id), revoked.map(principalOf)],
+        ),
       check: 'still found by the revoked principal',
       checked: revokeProbes.length,
       shownVecsync: () => vsFound(revokeProbes),
@@ -763,12 +757,10 @@ export async function runPeerLangchainBench(): Promise<void> {
     const del = await scenario('delete', deleted, {
       deleted: true,
       change: (c) =>
-        c
-          .query('DELETE FROM vecsync.documents WHERE tenant_id = $1 AND document_id = ANY($2)', [
-            tenant,
-            deleted.map((d) => d.document_id),
-          ])
-          .then(() => undefined),
+        c.query('DELETE FROM vecsync.documents WHERE tenant_id = $1 AND document_id = ANY($2)', [
+          tenant,
+          deleted.map((d) => d.document_id),
+        ]),
       check: 'still found by search',
       checked: deleteProbes.length,
       shownVecsync: () => vsFound(deleteProbes),
@@ -937,7 +929,7 @@ async function cleanup(
     ).rows.map((r) => r.document_id);
     if (ids.length > 0) {
       const at = await commitChange(p.source, (c) =>
-        c.query('DELETE FROM vecsync.documents WHERE tenant_id = $1', [run.tenant]).then(() => undefined),
+        c.query('DELETE FROM vecsync.documents WHERE tenant_id = $1', [run.tenant]),
       );
       await waitApplied(p, run.tenant, await expectedState(p.source, run.tenant, ids, true), at, 120_000);
     }
