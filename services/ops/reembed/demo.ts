@@ -8,21 +8,23 @@
 import pg from 'pg';
 import { loadConfig, type Config } from '../../config/index.ts';
 import { createSink, type Sink } from '../../adapters/sinks/index.ts';
-import { getModel, setModelState, type EmbeddingModel } from '../../adapters/postgres/models.ts';
+import { getModel, type EmbeddingModel } from '../../adapters/postgres/models.ts';
 import { SERVICE_FACTORIES } from '../../pipeline/index.ts';
 import { createRuntime } from '../../pipeline/runtime/index.ts';
 import type { Service } from '../../pipeline/runtime/service.ts';
 import { runInForeground } from '../backfill/cli.ts';
+import { getBackfill, pauseBackfill } from '../backfill/store.ts';
 import { DEMO_ARTICLES, DEMO_TENANTS } from '../demo/corpus.ts';
 import { addGoldenQueries } from './recall.ts';
 import {
   compareModels,
   cutover,
+  dropModel,
   embedderFor,
-  indexOf,
   latestReembed,
   reembedModels,
   rollback,
+  setReembedState,
   startReembed,
 } from './index.ts';
 
@@ -158,20 +160,11 @@ async function undoReembed(pool: pg.Pool, config: Config, sink: Sink, reembedId:
   if (!r || r.id !== reembedId) return;
   if (r.state === 'serving') await rollback(pool, config);
   const to = await getModel(pool, r.to.name, r.to.version);
-  if (to) {
-    await setModelState(pool, to, 'retired');
-    await sink.dropIndex(indexOf(to));
-    await pool.query('DELETE FROM vecsync.sync_state WHERE sink_name = $1 AND model_key = $2', [
-      config.sink.name,
-      to.modelKey,
-    ]);
+  if (to) await dropModel(pool, config, sink, to);
+  if (r.backfillId !== null && (await getBackfill(pool, r.backfillId))?.state === 'running') {
+    await pauseBackfill(pool, r.backfillId);
   }
-  if (r.backfillId !== null) {
-    await pool.query(`UPDATE vecsync.backfills SET state = 'paused' WHERE id = $1 AND state = 'running'`, [
-      r.backfillId,
-    ]);
-  }
-  await pool.query(`UPDATE vecsync.reembeds SET state = 'retired', retired_at = now() WHERE id = $1`, [reembedId]);
+  await setReembedState(pool, reembedId, 'retired', 'retired_at');
 }
 
 async function demoActive(pool: pg.Pool): Promise<number> {

@@ -94,7 +94,7 @@ async function requireReembed(db: Db, sinkName: string): Promise<Reembed> {
   return r;
 }
 
-async function setReembedState(db: Db, id: number, state: ReembedState, stamp?: string) {
+export async function setReembedState(db: Db, id: number, state: ReembedState, stamp?: string) {
   await db.query(`UPDATE vecsync.reembeds SET state = $2${stamp ? `, ${stamp} = now()` : ''} WHERE id = $1`, [
     id,
     state,
@@ -451,6 +451,19 @@ export async function rollback(pool: pg.Pool, config: Config): Promise<Reembed> 
 }
 
 /**
+ * Takes a model out of this sink: retired (the triggers stop emitting for it), its index dropped
+ * and its ledger rows removed.
+ */
+export async function dropModel(pool: pg.Pool, config: Config, sink: Sink, model: EmbeddingModel): Promise<void> {
+  await setModelState(pool, model, 'retired');
+  await sink.dropIndex(indexOf(model));
+  await pool.query('DELETE FROM vecsync.sync_state WHERE sink_name = $1 AND model_key = $2', [
+    config.sink.name,
+    model.modelKey,
+  ]);
+}
+
+/**
  * Retire: once the new model has served for `graceSeconds`, the old model is retired (the triggers
  * stop emitting for it), its index in this sink is dropped and its ledger rows removed. Refused
  * while another sink still serves the old model.
@@ -471,12 +484,7 @@ export async function retire(pool: pg.Pool, config: Config, sink: Sink, graceSec
   if (others.rows.length > 0) {
     throw new ConfigError(`${from.modelKey} still serves sink(s) ${others.rows.map((x) => x.sink_name).join(', ')}`);
   }
-  await setModelState(pool, from, 'retired');
-  await sink.dropIndex(indexOf(from));
-  await pool.query('DELETE FROM vecsync.sync_state WHERE sink_name = $1 AND model_key = $2', [
-    config.sink.name,
-    from.modelKey,
-  ]);
+  await dropModel(pool, config, sink, from);
   await setReembedState(pool, r.id, 'retired', 'retired_at');
   return (await latestReembed(pool, config.sink.name))!;
 }
