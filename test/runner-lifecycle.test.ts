@@ -27,19 +27,23 @@ import { waitFor } from './support/wait.ts';
 
 const config = loadConfig();
 
-describe('where a new consumer group starts', { timeout: 120_000 }, () => {
-  const topic = `test.runner-start.${uniqueId('t')}`;
-  const log = createLogger('warn', 'test-runner-start');
+describe('the runner on the real broker', { timeout: 120_000 }, () => {
+  const startTopic = `test.runner-start.${uniqueId('t')}`;
+  const stopTopic = `test.runner-stop.${uniqueId('t')}`;
+  const log = createLogger('warn', 'test-runner-lifecycle');
   let kafka: Kafka;
   let producer: Producer;
   const runners: Runner[] = [];
 
   before(async () => {
     await ensureStack();
-    kafka = createKafka(config.kafkaBrokers, 'test-runner-start', log);
+    kafka = createKafka(config.kafkaBrokers, 'test-runner-lifecycle', log);
     producer = await createProducer(kafka);
-    await provisionTopics(kafka, [{ topic, partitions: 2, configs: {} }]);
-    await producer.send(topic, [
+    await provisionTopics(kafka, [
+      { topic: startTopic, partitions: 2, configs: {} },
+      { topic: stopTopic, partitions: 1, configs: {} },
+    ]);
+    await producer.send(startTopic, [
       { key: 'a', value: Buffer.from('before-1'), headers: {} },
       { key: 'b', value: Buffer.from('before-2'), headers: {} },
     ]);
@@ -47,17 +51,24 @@ describe('where a new consumer group starts', { timeout: 120_000 }, () => {
   after(async () => {
     for (const r of runners) await r.stop().catch(() => undefined);
     await producer?.close();
-    await withAdmin(config.kafkaBrokers, (admin) => admin.deleteTopics({ topics: [topic] })).catch(() => undefined);
+    await withAdmin(config.kafkaBrokers, (admin) => admin.deleteTopics({ topics: [startTopic, stopTopic] })).catch(
+      () => undefined,
+    );
   });
 
-  async function consume(groupId: string, newGroupAtEnd: boolean): Promise<{ seen: string[]; runner: Runner }> {
-    const seen: string[] = [];
+  /** A started runner of `groupId` on `topic` whose handler is `handle` (every message done). */
+  async function runnerOn(
+    topic: string,
+    groupId: string,
+    newGroupAtEnd: boolean,
+    handle: (values: string[]) => Promise<void> | void,
+  ): Promise<Runner> {
     const runner = createRunner(kafka, {
       service: 'test',
       groupId,
       topics: [topic],
       handler: async (messages) => {
-        seen.push(...messages.map((m) => m.value!.toString()));
+        await handle(messages.map((m) => m.value!.toString()));
         return messages.map(() => done);
       },
       maxBatch: 10,
@@ -70,6 +81,12 @@ describe('where a new consumer group starts', { timeout: 120_000 }, () => {
     });
     runners.push(runner);
     await runner.start();
+    return runner;
+  }
+
+  async function consume(groupId: string, newGroupAtEnd: boolean): Promise<{ seen: string[]; runner: Runner }> {
+    const seen: string[] = [];
+    const runner = await runnerOn(startTopic, groupId, newGroupAtEnd, (values) => void seen.push(...values));
     return { seen, runner };
   }
 
@@ -77,7 +94,7 @@ describe('where a new consumer group starts', { timeout: 120_000 }, () => {
     const early = await consume(uniqueId('g-default'), false);
     const demo = await consume(uniqueId('g-end'), true);
     // Produced right after start() returned: the group at the end must still get it.
-    await producer.send(topic, [{ key: 'c', value: Buffer.from('after'), headers: {} }]);
+    await producer.send(startTopic, [{ key: 'c', value: Buffer.from('after'), headers: {} }]);
     await waitFor(() => early.seen.length >= 3 && demo.seen.includes('after'), {
       timeoutMs: 60_000,
       description: 'both groups consumed',
@@ -91,7 +108,7 @@ describe('where a new consumer group starts', { timeout: 120_000 }, () => {
     const first = await consume(groupId, false);
     await waitFor(() => first.seen.length >= 3, { timeoutMs: 60_000, description: 'first run consumed' });
     await first.runner.stop();
-    await producer.send(topic, [{ key: 'd', value: Buffer.from('while-stopped'), headers: {} }]);
+    await producer.send(startTopic, [{ key: 'd', value: Buffer.from('while-stopped'), headers: {} }]);
     const second = await consume(groupId, true);
     await waitFor(() => second.seen.includes('while-stopped'), {
       timeoutMs: 60_000,
@@ -99,56 +116,26 @@ describe('where a new consumer group starts', { timeout: 120_000 }, () => {
     });
     assert.deepEqual(second.seen, ['while-stopped']);
   });
-});
-
-describe('a graceful stop on the real broker', { timeout: 120_000 }, () => {
-  const topic = `test.runner-stop.${uniqueId('t')}`;
-  const log = createLogger('warn', 'test-runner-stop');
-  let kafka: Kafka;
-  let producer: Producer;
-
-  before(async () => {
-    await ensureStack();
-    kafka = createKafka(config.kafkaBrokers, 'test-runner-stop', log);
-    producer = await createProducer(kafka);
-    await provisionTopics(kafka, [{ topic, partitions: 1, configs: {} }]);
-  });
-  after(async () => {
-    await producer?.close();
-    await withAdmin(config.kafkaBrokers, (admin) => admin.deleteTopics({ topics: [topic] })).catch(() => undefined);
-  });
 
   test('finishes the slice in flight and commits it before leaving the group', async () => {
     const groupId = uniqueId('g-stop');
     let entered!: () => void;
     const inFlight = new Promise<void>((resolve) => (entered = resolve));
     let finished = false;
-    const runner = createRunner(kafka, {
-      service: 'test',
-      groupId,
-      topics: [topic],
-      // Slow, and deaf to the stop signal: the stop must wait for it, then commit.
-      handler: async (messages) => {
-        entered();
-        await new Promise((resolve) => setTimeout(resolve, 1500));
-        finished = true;
-        return messages.map(() => done);
-      },
-      maxBatch: 10,
-      retry: config.retry,
-      producer,
-      dlqTopic: `${topic}.dlq`,
-      laneOf: () => 'other',
-      log,
-      newGroupAtEnd: true,
+    // Slow, and deaf to the stop signal: the stop must wait for it, then commit.
+    const runner = await runnerOn(stopTopic, groupId, true, async () => {
+      entered();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      finished = true;
     });
-    await runner.start();
-    await producer.send(topic, [{ key: 'a', value: Buffer.from('in flight'), headers: {} }]);
+    await producer.send(stopTopic, [{ key: 'a', value: Buffer.from('in flight'), headers: {} }]);
     await inFlight;
     await runner.stop(8_000);
     assert.ok(finished, 'the slice finished before stop() returned');
-    const committed = await withAdmin(config.kafkaBrokers, (admin) => admin.fetchOffsets({ groupId, topics: [topic] }));
-    const [end] = await withAdmin(config.kafkaBrokers, (admin) => admin.fetchTopicOffsets(topic));
+    const committed = await withAdmin(config.kafkaBrokers, (admin) =>
+      admin.fetchOffsets({ groupId, topics: [stopTopic] }),
+    );
+    const [end] = await withAdmin(config.kafkaBrokers, (admin) => admin.fetchTopicOffsets(stopTopic));
     assert.equal(committed[0]?.partitions[0]?.offset, end!.high, 'the slice is committed: nothing to redeliver');
   });
 });
