@@ -49,7 +49,7 @@ import { metrics } from '../services/adapters/telemetry/metrics.ts';
 import { generateCorpus, TOPICS, topicOf, type DemoDocument } from '../services/ops/demo/corpus.ts';
 import { writeDocuments } from '../services/ops/demo/index.ts';
 import { createdAtMs } from '../services/adapters/kafka/message.ts';
-import { startPipeline, type Committed, type TestPipeline } from '../test/support/pipeline.ts';
+import { searchIds, startPipeline, type Committed, type TestPipeline } from '../test/support/pipeline.ts';
 import { withAdmin } from '../test/support/kafka.ts';
 import { waitFor } from '../test/support/wait.ts';
 
@@ -245,15 +245,7 @@ async function vecsyncFinds(
   text: string,
   principal: string,
 ): Promise<boolean> {
-  const [vector] = await query.embed([text]);
-  const hits = await p.sink.search({
-    modelKey: p.rt.activeIndex.modelKey,
-    tenantId: tenant,
-    principal,
-    vector: vector!,
-    topK: TOP_K,
-  });
-  return hits.some((h) => h.documentId === doc);
+  return (await searchIds(p, query, tenant, principal, text, TOP_K)).includes(doc);
 }
 
 // ---------------------------------------------------------------------------------------------

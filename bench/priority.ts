@@ -20,7 +20,13 @@ import { modelKey } from '../services/domain/types.ts';
 import { chunkTableName } from '../services/adapters/sinks/pgvector/naming.ts';
 import { createEmbedder, type Embedder } from '../services/adapters/embedding/index.ts';
 import { collectStatus } from '../services/ops/status/index.ts';
-import { insertDocuments, startPipeline, waitForVersion, type TestPipeline } from '../test/support/pipeline.ts';
+import {
+  insertDocuments,
+  searchIds,
+  startPipeline,
+  waitForVersion,
+  type TestPipeline,
+} from '../test/support/pipeline.ts';
 import { waitFor } from '../test/support/wait.ts';
 import { percentile } from '../services/domain/percentile.ts';
 
@@ -42,16 +48,8 @@ async function visible(
   principal: string,
   text: string,
   doc: string,
-) {
-  const [vector] = await embedder.embed([text]);
-  const hits = await p.sink.search({
-    modelKey: p.rt.activeIndex.modelKey,
-    tenantId: tenant,
-    principal,
-    vector: vector!,
-    topK: 5,
-  });
-  return hits.some((h) => h.documentId === doc);
+): Promise<boolean> {
+  return (await searchIds(p, embedder, tenant, principal, text, 5)).includes(doc);
 }
 
 /** Time from just before the COMMIT of `change` until the search no longer shows the document. */

@@ -17,28 +17,13 @@ import {
   startPipeline,
   updateDocument,
   waitForVersion,
+  searchIds,
   type TestPipeline,
 } from './support/pipeline.ts';
 import { waitFor } from './support/wait.ts';
 
-async function searchIds(
-  p: TestPipeline,
-  tenant: string,
-  principal: string,
-  text: string,
-  topK = 10,
-): Promise<string[]> {
-  const embedder = createEmbedder({ ...p.config.embedder, retry: p.config.retry });
-  const [vector] = await embedder.embed([text]);
-  const hits = await p.sink.search({
-    modelKey: p.rt.activeIndex.modelKey,
-    tenantId: tenant,
-    principal,
-    vector: vector!,
-    topK,
-  });
-  return hits.map((h) => h.documentId);
-}
+/** The embedder a user's query goes through: the pipeline's configured one. */
+const queryEmbedder = (p: TestPipeline) => createEmbedder({ ...p.config.embedder, retry: p.config.retry });
 
 async function ledgerRow(p: TestPipeline, tenant: string, document: string) {
   const res = await p.source.query<{ version: string; acl_version: string; acl: string[]; tombstone: boolean }>(
@@ -73,7 +58,7 @@ describe('a delete overtaking held content upserts (resurrection)', () => {
     await embedder.start();
     const v1 = (await insertDocuments(p.source, [{ tenant, id: 'doc', body: text, acl: ['group:eng'] }])).get('doc')!;
     await waitForVersion(p, tenant, 'doc', v1);
-    assert.deepEqual(await searchIds(p, tenant, 'group:eng', text), ['doc']);
+    assert.deepEqual(await searchIds(p, queryEmbedder(p), tenant, 'group:eng', text), ['doc']);
 
     // Hold the lanes: stop the embedder, then queue content changes on both lanes.
     await embedder.stop();
@@ -91,7 +76,7 @@ describe('a delete overtaking held content upserts (resurrection)', () => {
 
     // The priority lane is not held: the delete applies while the upserts wait.
     await waitFor(async () => (await ledgerRow(p, tenant, 'doc'))?.tombstone === true, { description: 'tombstone' });
-    assert.deepEqual(await searchIds(p, tenant, 'group:eng', text), []);
+    assert.deepEqual(await searchIds(p, queryEmbedder(p), tenant, 'group:eng', text), []);
     assert.deepEqual(await dump(p, tenant, 'doc'), []);
 
     // Release the lanes: 15 live upserts and one bulk upsert, all older than the tombstone. The
@@ -123,7 +108,7 @@ describe('a delete overtaking held content upserts (resurrection)', () => {
       released.every((c) => c.outcome.kind === 'done' && c.outcome.result === 'skipped'),
       'every late upsert that reaches the writer is a no-op',
     );
-    assert.deepEqual(await searchIds(p, tenant, 'group:eng', text), []);
+    assert.deepEqual(await searchIds(p, queryEmbedder(p), tenant, 'group:eng', text), []);
     assert.deepEqual(await dump(p, tenant, 'doc'), []);
     const row = await ledgerRow(p, tenant, 'doc');
     assert.equal(row?.tombstone, true);
@@ -146,7 +131,7 @@ describe('a revoke racing a content update', () => {
   test('after every round the revoked principal cannot find the document and the stored ACL is the newest', async () => {
     const v = (await insertDocuments(p.source, [{ tenant, id: 'doc', body: text, acl: ['alice', 'bob'] }])).get('doc')!;
     await waitForVersion(p, tenant, 'doc', v);
-    assert.deepEqual(await searchIds(p, tenant, 'bob', text), ['doc']);
+    assert.deepEqual(await searchIds(p, queryEmbedder(p), tenant, 'bob', text), ['doc']);
     for (let round = 0; round < 12; round++) {
       // Revoke bob and change the content in two concurrent transactions.
       const [, updated] = await Promise.all([
@@ -168,7 +153,11 @@ describe('a revoke racing a content update', () => {
       await waitFor(
         async () => {
           const row = await ledgerRow(p, tenant, 'doc');
-          if (row && row.aclVersion >= target.aclVersion && (await searchIds(p, tenant, 'bob', text)).includes('doc')) {
+          if (
+            row &&
+            row.aclVersion >= target.aclVersion &&
+            (await searchIds(p, queryEmbedder(p), tenant, 'bob', text)).includes('doc')
+          ) {
             seenAfterRevoke.push(row.version);
           }
           return row && row.version >= target.version && row.aclVersion >= target.aclVersion ? row : undefined;
@@ -176,8 +165,8 @@ describe('a revoke racing a content update', () => {
         { timeoutMs: 30_000, intervalMs: 20, description: `round ${round} applied` },
       );
       assert.deepEqual(seenAfterRevoke, [], `round ${round}: bob saw the document after the revoke was applied`);
-      assert.deepEqual(await searchIds(p, tenant, 'bob', text), []);
-      assert.deepEqual(await searchIds(p, tenant, 'alice', text), ['doc']);
+      assert.deepEqual(await searchIds(p, queryEmbedder(p), tenant, 'bob', text), []);
+      assert.deepEqual(await searchIds(p, queryEmbedder(p), tenant, 'alice', text), ['doc']);
       const stored = await dump(p, tenant, 'doc');
       assert.ok(stored.length > 0);
       for (const c of stored) {
@@ -190,7 +179,7 @@ describe('a revoke racing a content update', () => {
         `INSERT INTO vecsync.document_acl (tenant_id, document_id, principal) VALUES ($1, 'doc', 'bob')`,
         [tenant],
       );
-      await waitFor(async () => (await searchIds(p, tenant, 'bob', text)).includes('doc'), {
+      await waitFor(async () => (await searchIds(p, queryEmbedder(p), tenant, 'bob', text)).includes('doc'), {
         timeoutMs: 30_000,
         description: `round ${round}: grant applied`,
       });
@@ -236,7 +225,7 @@ describe('tenant isolation', () => {
     assert.deepEqual(await dump(p, a), []);
     assert.deepEqual(await dump(p, b), inB);
     // B's text searched in A (same principal) finds nothing; in B it finds B's document.
-    assert.deepEqual(await searchIds(p, a, 'group:ops', textB), []);
-    assert.deepEqual(await searchIds(p, b, 'group:ops', textB), ['same']);
+    assert.deepEqual(await searchIds(p, queryEmbedder(p), a, 'group:ops', textB), []);
+    assert.deepEqual(await searchIds(p, queryEmbedder(p), b, 'group:ops', textB), ['same']);
   });
 });

@@ -232,3 +232,23 @@ export async function updateDocument(
   if (res.rowCount !== 1) throw new Error(`no document ${tenant}:${id}`);
   return Number(res.rows[0]!.version);
 }
+
+/** The document ids a search of `text` as `principal` returns from the pipeline's active index. */
+export async function searchIds(
+  p: TestPipeline,
+  embedder: Embedder,
+  tenant: string,
+  principal: string,
+  text: string,
+  topK = 10,
+): Promise<string[]> {
+  const [vector] = await embedder.embed([text]);
+  const hits = await p.sink.search({
+    modelKey: p.rt.activeIndex.modelKey,
+    tenantId: tenant,
+    principal,
+    vector: vector!,
+    topK,
+  });
+  return hits.map((h) => h.documentId);
+}
