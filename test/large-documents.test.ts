@@ -93,9 +93,10 @@ describe('documents of any size through change capture', { timeout: 15 * 60_000 
     const record = (
       messages: TestPipeline['committed']['embedder'][number]['message'][],
       outcomes: TestPipeline['committed']['embedder'][number]['outcome'][],
+      timing: TestPipeline['committed']['embedder'][number]['timing'],
     ) =>
       messages.forEach((message, i) => {
-        p.committed.embedder.push({ message, outcome: outcomes[i]! });
+        p.committed.embedder.push({ message, outcome: outcomes[i]!, timing });
         // The runner marks the outbox row failed before it commits. The status column is global,
         // and pipelines of other tests (other sinks) may mark the same row afterwards, so it is
         // read here, right after our commit.

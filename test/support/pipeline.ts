@@ -10,6 +10,7 @@ import { provisionTopics } from '../../services/adapters/kafka/admin.ts';
 import type { InMessage, Outcome } from '../../services/adapters/kafka/message.ts';
 import { createPropagatorService } from '../../services/pipeline/propagator/index.ts';
 import type { Service } from '../../services/pipeline/runtime/service.ts';
+import type { SliceTiming } from '../../services/adapters/kafka/runner.ts';
 import { createRuntime, type Runtime } from '../../services/pipeline/runtime/index.ts';
 import type { Sink, StoredChunk } from '../../services/adapters/sinks/types.ts';
 import type { Embedder } from '../../services/adapters/embedding/index.ts';
@@ -24,6 +25,8 @@ export type PipelineService = 'embedder' | 'writer' | 'propagator';
 export interface Committed {
   message: InMessage;
   outcome: Outcome;
+  /** The slice's timing, shared by every message of the slice. */
+  timing: SliceTiming;
 }
 
 export interface TestPipeline {
@@ -98,8 +101,8 @@ export async function startPipeline(
   const chunkTopic = rt.topics.chunks(rt.activeIndex.modelKey);
   await provisionTopics(rt.kafka, [{ topic: chunkTopic, partitions: 6, configs: {} }]);
   const committed: Record<PipelineService, Committed[]> = { embedder: [], writer: [], propagator: [] };
-  const record = (service: PipelineService) => (messages: InMessage[], outcomes: Outcome[]) => {
-    messages.forEach((message, i) => committed[service].push({ message, outcome: outcomes[i]! }));
+  const record = (service: PipelineService) => (messages: InMessage[], outcomes: Outcome[], timing: SliceTiming) => {
+    messages.forEach((message, i) => committed[service].push({ message, outcome: outcomes[i]!, timing }));
   };
   const wanted = options.services ?? ['propagator', 'embedder', 'writer'];
   const services: Service[] = [];

@@ -57,8 +57,18 @@ export interface RunnerOptions {
   newGroupAtEnd?: boolean;
   /** Called when a credentials failure pauses the service (`paused`) and when it works again. */
   onPauseChange?: (pause: { paused: boolean; dependency: string; reason: string; detail: string }) => Promise<void>;
-  /** Called once per slice after commit (tests and the demo use it to observe progress). */
-  onCommitted?: (messages: InMessage[], outcomes: Outcome[]) => void;
+  /**
+   * Called once per slice after commit (tests and the demo use it to observe progress, the
+   * benchmarks to split the end-to-end time into hops).
+   */
+  onCommitted?: (messages: InMessage[], outcomes: Outcome[], timing: SliceTiming) => void;
+}
+
+/** When a slice was handed to the handler, when the handler returned, and when its offsets were committed (ms since epoch). */
+export interface SliceTiming {
+  startedAt: number;
+  handledAt: number;
+  committedAt: number;
 }
 
 export interface Runner {
@@ -343,6 +353,7 @@ export function createRunnerWith(
         const sliceCreatedAt = createdAtMs(slice[0]!);
         if (sliceCreatedAt !== undefined && !pending.has(tp)) pending.set(tp, sliceCreatedAt);
         const started = performance.now();
+        const startedAt = Date.now();
         let result: SliceResult;
         try {
           result = await handleSlice(slice, state);
@@ -357,6 +368,7 @@ export function createRunnerWith(
           throw error;
         }
         const { outcomes, attempts, firstFailure } = result;
+        const handledAt = Date.now();
         const letters: DeadLetter[] = [];
         const now = new Date();
         outcomes.forEach((outcome, j) => {
@@ -460,7 +472,7 @@ export function createRunnerWith(
           },
           'slice committed',
         );
-        options.onCommitted?.(slice, outcomes);
+        options.onCommitted?.(slice, outcomes, { startedAt, handledAt, committedAt });
         await heartbeat(state);
       }
     } finally {

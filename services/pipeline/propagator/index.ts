@@ -4,8 +4,8 @@
  */
 import type pg from 'pg';
 import { isRetriable, PoisonMessageError } from '../../domain/errors.ts';
-import { createRunner, type BatchHandler } from '../../adapters/kafka/runner.ts';
-import { done, skipped, type InMessage, type Outcome } from '../../adapters/kafka/message.ts';
+import { createRunner, type BatchHandler, type RunnerOptions } from '../../adapters/kafka/runner.ts';
+import { done, skipped, type Outcome } from '../../adapters/kafka/message.ts';
 import { Ledger, markDeadLetters } from '../../adapters/postgres/ledger.ts';
 import { ModelRegistry } from '../../adapters/postgres/models.ts';
 import { pauseRecorder } from '../../adapters/postgres/pauses.ts';
@@ -20,7 +20,7 @@ export interface PropagatorOptions {
   topics?: string[];
   groupId?: string;
   maxBatch?: number;
-  onCommitted?: (messages: InMessage[], outcomes: Outcome[]) => void;
+  onCommitted?: RunnerOptions['onCommitted'];
 }
 
 export interface PropagatorDeps {

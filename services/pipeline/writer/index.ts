@@ -6,8 +6,8 @@ import type pg from 'pg';
 import { createChunkCodec } from '../../adapters/kafka/chunk-codec.ts';
 import { isRetriable, PoisonMessageError } from '../../domain/errors.ts';
 import type { DocumentChunks } from '../../domain/types.ts';
-import { createRunner, type BatchHandler } from '../../adapters/kafka/runner.ts';
-import { done, skipped, type InMessage, type Outcome } from '../../adapters/kafka/message.ts';
+import { createRunner, type BatchHandler, type RunnerOptions } from '../../adapters/kafka/runner.ts';
+import { done, skipped, type Outcome } from '../../adapters/kafka/message.ts';
 import { Ledger, ledgerKeyString, markDeadLetters } from '../../adapters/postgres/ledger.ts';
 import { ModelRegistry } from '../../adapters/postgres/models.ts';
 import { pauseRecorder } from '../../adapters/postgres/pauses.ts';
@@ -22,7 +22,7 @@ export interface WriterOptions {
   topics?: string[];
   groupId?: string;
   maxBatch?: number;
-  onCommitted?: (messages: InMessage[], outcomes: Outcome[]) => void;
+  onCommitted?: RunnerOptions['onCommitted'];
 }
 
 export interface WriterDeps {
