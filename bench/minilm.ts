@@ -13,6 +13,11 @@
  *   rounds (raw, pipeline, raw, pipeline, ...) on fresh texts each round, and compared by their
  *   medians; CPU time per chunk (this process for raw, the embedder process for the pipeline,
  *   from /proc) is reported beside it, as it depends far less on what else the machine runs.
+ * - Live freshness while a backfill saturates the embedder: a `vecsync run writer` child joins
+ *   (a sink name of the bench's own), BENCH_MINILM_BACKFILL_DOCS fresh documents are enqueued on
+ *   the bulk lane for the model, and while that lane still has lag, one document is inserted on
+ *   the live path (plain SQL, the triggers enqueue it) every 500 ms; its freshness is outbox
+ *   created_at → ledger applied_at (searchable), both on the database clock.
  * - Memory: VmRSS and VmHWM of the embedder process after the run, from /proc.
  *
  * Afterwards the model is retired and its documents, outbox rows, cache rows and topic removed.
@@ -24,13 +29,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { loadConfig } from '../services/config/index.ts';
+import { loadConfig, type Config } from '../services/config/index.ts';
 import { modelKey } from '../services/domain/types.ts';
 import { createMinilm } from '../services/adapters/embedding/minilm/index.ts';
 import { generateCorpus } from '../services/ops/demo/corpus.ts';
 import { createChunker } from '../services/domain/transforms/chunker.ts';
 import { topicsFor } from '../services/adapters/kafka/topics.ts';
-import { groupAtEnd } from '../test/support/pipeline.ts';
+import { groupIdFor } from '../services/pipeline/runtime/index.ts';
+import { chunkTableName } from '../services/adapters/sinks/pgvector/naming.ts';
+import { groupAtEnd, insertDocuments } from '../test/support/pipeline.ts';
 import { consumeUntil, withAdmin } from '../test/support/kafka.ts';
 import { waitFor } from '../test/support/wait.ts';
 import { percentile } from '../services/domain/percentile.ts';
@@ -40,6 +47,8 @@ const RESULTS = path.join(HERE, 'results');
 const BIN = path.join(HERE, '..', 'bin', 'vecsync.mjs');
 const DOCS = Number(process.env.BENCH_MINILM_DOCS ?? 120);
 const ROUNDS = Number(process.env.BENCH_MINILM_ROUNDS ?? 3);
+const BACKFILL_DOCS = Number(process.env.BENCH_MINILM_BACKFILL_DOCS ?? 2000);
+const LIVE_PROBES = Number(process.env.BENCH_MINILM_LIVE_PROBES ?? 60);
 const TARGET_RATIO = 0.9;
 const TARGET_RSS_MIB = 512;
 
@@ -116,27 +125,20 @@ export async function runMinilmBench(): Promise<void> {
   const topics = topicsFor(config.topicPrefix);
   const chunkTopic = topics.chunks(key);
   let child: ChildProcess | undefined;
+  let writer: ChildProcess | undefined;
+  let live: LiveFreshness | undefined;
+  const sinkName = `bench_minilm_${run}`;
   try {
     await admin.query(
       `INSERT INTO vecsync.embedding_models (name, version, dimensions, chunker, chunker_version, chunk_size, chunk_overlap, state)
        VALUES ($1, $2, 384, 'recursive-char', 1, $3, $4, 'backfilling')`,
       [model.name, model.version, config.chunking.size, config.chunking.overlap],
     );
+    // Both groups start at the end of their topics: the bench sees only what it enqueues.
     for (const lane of ['live', 'bulk'] as const) {
-      await groupAtEnd(config, `${config.groupPrefix}.embedder.${lane}`, [topics.lane(lane)]);
+      await groupAtEnd(config, `${groupIdFor(config, 'embedder')}.${lane}`, [topics.lane(lane)]);
     }
-    let logs = '';
-    child = spawn(process.execPath, [BIN, 'run', 'embedder'], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout!.on('data', (d: Buffer) => (logs += d.toString('utf8')));
-    child.stderr!.on('data', (d: Buffer) => (logs += d.toString('utf8')));
-    await waitFor(() => logs.includes('"msg":"running"') || child!.exitCode !== null, {
-      timeoutMs: 180_000,
-      description: 'vecsync run embedder is running',
-    });
-    if (child.exitCode !== null) throw new Error(`embedder exited with ${child.exitCode}: ${logs.slice(-2000)}`);
+    child = await startService('embedder', env);
     const pid = child.pid!;
     const idle = await procStatus(pid);
     const rssSamples: number[] = [];
@@ -208,8 +210,20 @@ export async function runMinilmBench(): Promise<void> {
             `(${pipeline.cpuMsPerChunk.toFixed(1)} CPU ms/chunk); load ${load()}\n`,
         );
       }
+      process.stdout.write(
+        `live freshness during a ${BACKFILL_DOCS}-document backfill on the bulk lane, ${LIVE_PROBES} live inserts...\n`,
+      );
+      // The writer sees only the backfill and the live inserts, not the rounds' chunk records.
+      await groupAtEnd(config, groupIdFor({ ...config, sink: { name: sinkName } }, 'writer'), [chunkTopic]);
+      writer = await startService('writer', { ...env, VECSYNC_SINK_NAME: sinkName });
+      live = await liveDuringBackfill(admin, config, sinkName, tenant, model);
+      process.stdout.write(
+        `  p50 ${live.p50Ms.toFixed(0)} ms, p99 ${live.p99Ms.toFixed(0)} ms, max ${live.maxMs.toFixed(0)} ms over ${live.samples} inserts; bulk lane busy at every insert: ${live.busyAtEveryProbe}; backfill documents applied meanwhile: ${live.backfillAppliedDuring}\n` +
+          `  commit → chunk record p50 ${live.commitToChunkRecord.p50Ms.toFixed(0)} / p99 ${live.commitToChunkRecord.p99Ms.toFixed(0)} ms; chunk record → applied p50 ${live.chunkRecordToApplied.p50Ms.toFixed(0)} / p99 ${live.chunkRecordToApplied.p99Ms.toFixed(0)} ms\n`,
+      );
     } finally {
       clearInterval(sampler);
+      await stopChild(writer);
     }
     const memory = await procStatus(pid);
     await raw.close();
@@ -252,6 +266,7 @@ export async function runMinilmBench(): Promise<void> {
         peakSampled: Math.max(...rssSamples, memory.rssMiB),
         highWaterMark: memory.hwmMiB,
       },
+      liveFreshnessDuringBackfill: live ? { ...live, backfillDocuments: BACKFILL_DOCS, sink: 'pgvector' } : undefined,
       targets: { ratio: TARGET_RATIO, rssMiB: TARGET_RSS_MIB },
     };
     await mkdir(RESULTS, { recursive: true });
@@ -281,17 +296,18 @@ export async function runMinilmBench(): Promise<void> {
       `| pipeline ÷ raw, wall-clock rate | ${(ratio * 100).toFixed(1)} % | ≥ ${TARGET_RATIO * 100} % |`,
       `| pipeline ÷ raw, by CPU time per chunk | ${(cpuRatio * 100).toFixed(1)} % | ≥ ${TARGET_RATIO * 100} % |`,
       `| embedder RSS, model loaded: idle / after the run / peak sampled / VmHWM | ${m.idleWithModelLoaded.toFixed(0)} / ${m.afterRun.toFixed(0)} / ${m.peakSampled.toFixed(0)} / ${m.highWaterMark.toFixed(0)} MiB | ≤ ${TARGET_RSS_MIB} MiB |`,
+      ...(live
+        ? [
+            `| live freshness (commit → searchable in pgvector, one insert per 500 ms) while a ${BACKFILL_DOCS}-document backfill saturates the embedder | p50 ${live.p50Ms.toFixed(0)} ms, p99 ${live.p99Ms.toFixed(0)} ms, max ${live.maxMs.toFixed(0)} ms over ${live.samples} inserts (commit → chunk record p50 ${live.commitToChunkRecord.p50Ms.toFixed(0)} / p99 ${live.commitToChunkRecord.p99Ms.toFixed(0)} ms, chunk record → applied p50 ${live.chunkRecordToApplied.p50Ms.toFixed(0)} / p99 ${live.chunkRecordToApplied.p99Ms.toFixed(0)} ms); bulk lane unfinished at every insert: ${live.busyAtEveryProbe}; ${live.backfillAppliedDuring} backfill documents applied meanwhile | |`,
+          ]
+        : []),
       '',
     ].join('\n');
     await writeFile(path.join(RESULTS, `minilm-${stamp}.md`), md);
     process.stdout.write(`\n${md}\nwritten to bench/results/minilm-${stamp}.{json,md}\n`);
   } finally {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child!.once('exit', resolve));
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    await stopChild(child);
+    await stopChild(writer);
     await raw.close();
     await admin.query(`UPDATE vecsync.embedding_models SET state = 'retired' WHERE name = $1`, [model.name]);
     await admin.query('DELETE FROM vecsync.embedding_cache WHERE model_key = $1', [key]);
@@ -306,8 +322,13 @@ export async function runMinilmBench(): Promise<void> {
     } finally {
       client.release();
     }
+    await admin.query('DELETE FROM vecsync.sync_state WHERE sink_name = $1', [sinkName]);
     await admin.end();
     await withAdmin(config.kafkaBrokers, (a) => a.deleteTopics({ topics: [chunkTopic] })).catch(() => undefined);
+    const sinkDb = new pg.Client({ connectionString: config.sink.pgvector.url });
+    await sinkDb.connect();
+    await sinkDb.query(`DROP TABLE IF EXISTS vecsync_sink.${chunkTableName(key)}`);
+    await sinkDb.end();
   }
 }
 
@@ -330,4 +351,129 @@ async function seed(admin: pg.Pool, tenant: string, corpus: { document_id: strin
   } finally {
     client.release();
   }
+}
+
+/** `vecsync run <service>` as a child process, once it logs that it is running. */
+async function startService(service: 'embedder' | 'writer', env: Record<string, string>): Promise<ChildProcess> {
+  let logs = '';
+  const child = spawn(process.execPath, [BIN, 'run', service], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => (logs += d.toString('utf8')));
+  child.stderr!.on('data', (d: Buffer) => (logs += d.toString('utf8')));
+  await waitFor(() => logs.includes('"msg":"running"') || child.exitCode !== null, {
+    timeoutMs: 180_000,
+    description: `vecsync run ${service} is running`,
+  });
+  if (child.exitCode !== null) throw new Error(`${service} exited with ${child.exitCode}: ${logs.slice(-2000)}`);
+  return child;
+}
+
+async function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+interface LiveFreshness {
+  samples: number;
+  /** Commit → the embedder produced the chunk record; then → the writer's ledger row. */
+  commitToChunkRecord: { p50Ms: number; p99Ms: number };
+  chunkRecordToApplied: { p50Ms: number; p99Ms: number };
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  busyAtEveryProbe: boolean;
+  backfillAppliedDuring: number;
+}
+
+/**
+ * Enqueues a backfill of fresh documents for the bench model on the bulk lane, then inserts one
+ * document every 500 ms through the triggers while the backfill is still unfinished, and reads
+ * each live document's commit → applied time from the outbox and the ledger.
+ */
+async function liveDuringBackfill(
+  admin: pg.Pool,
+  config: Config,
+  sinkName: string,
+  tenant: string,
+  model: { name: string; version: number },
+): Promise<LiveFreshness> {
+  const key = modelKey(model.name, model.version);
+  const backfill = generateCorpus(BACKFILL_DOCS, 900).map((d) => ({ ...d, document_id: `bf-${d.document_id}` }));
+  await seed(admin, tenant, backfill);
+  const applied = async (prefix: string) =>
+    Number(
+      (
+        await admin.query<{ n: string }>(
+          `SELECT count(*) AS n FROM vecsync.sync_state
+            WHERE sink_name = $1 AND tenant_id = $2 AND model_key = $3 AND document_id LIKE $4 AND version > 0`,
+          [sinkName, tenant, key, `${prefix}%`],
+        )
+      ).rows[0]!.n,
+    );
+  await admin.query(
+    `SELECT vecsync.enqueue_upsert(d, 'bulk', $2, $3) FROM vecsync.documents d WHERE tenant_id = $1 AND document_id LIKE 'bf-%'`,
+    [tenant, model.name, model.version],
+  );
+  // Probe once the embedder is busy with the backfill (its first documents reach the sink).
+  await waitFor(async () => (await applied('bf-')) > 0, { timeoutMs: 300_000, description: 'backfill started' });
+  const before = await applied('bf-');
+  const corpus = generateCorpus(LIVE_PROBES, 901);
+  let busyAtEveryProbe = true;
+  const pending: Promise<unknown>[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < LIVE_PROBES; i++) {
+    const wait = t0 + i * 500 - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if ((await applied('bf-')) >= BACKFILL_DOCS) busyAtEveryProbe = false;
+    const d = corpus[i]!;
+    pending.push(
+      insertDocuments(admin, [{ tenant, id: `live-${i}`, title: d.title, body: d.body, acl: ['group:all'] }]),
+    );
+  }
+  await Promise.all(pending);
+  const after = await applied('bf-');
+  await waitFor(async () => (await applied('live-')) >= LIVE_PROBES, {
+    timeoutMs: 600_000,
+    description: 'every live insert applied',
+  });
+  // The chunk record of each live document: when the embedder produced it (broker timestamp).
+  const liveKeys = new Set(Array.from({ length: LIVE_PROBES }, (_, i) => `${tenant}:live-${i}`));
+  const produced = new Map<string, number>();
+  await consumeUntil({
+    brokers: config.kafkaBrokers,
+    topics: [topicsFor(config.topicPrefix).chunks(key)],
+    timeoutMs: 120_000,
+    keep: (m) => liveKeys.has(m.key?.toString('utf8') ?? ''),
+    until: (collected) => {
+      for (const m of collected) produced.set(m.key!.toString('utf8'), Number(m.timestamp));
+      return produced.size >= liveKeys.size;
+    },
+  });
+  const res = await admin.query<{ ms: number; document_id: string; created: number; applied: number }>(
+    `SELECT extract(epoch FROM s.applied_at - o.created_at)::float8 * 1000 AS ms, s.document_id,
+            extract(epoch FROM o.created_at)::float8 * 1000 AS created, extract(epoch FROM s.applied_at)::float8 * 1000 AS applied
+       FROM vecsync.sync_state s
+       JOIN vecsync.vector_sync_outbox o ON o.tenant_id = s.tenant_id AND o.document_id = s.document_id
+        AND o.lane = 'live' AND o.embedding_model = $4
+      WHERE s.sink_name = $1 AND s.tenant_id = $2 AND s.model_key = $3 AND s.document_id LIKE 'live-%'`,
+    [sinkName, tenant, key, model.name],
+  );
+  const ms = res.rows.map((r) => r.ms);
+  const toChunkRecord = res.rows.map((r) => produced.get(`${tenant}:${r.document_id}`)! - r.created);
+  const toApplied = res.rows.map((r) => r.applied - produced.get(`${tenant}:${r.document_id}`)!);
+  return {
+    samples: ms.length,
+    commitToChunkRecord: { p50Ms: percentile(toChunkRecord, 50), p99Ms: percentile(toChunkRecord, 99) },
+    chunkRecordToApplied: { p50Ms: percentile(toApplied, 50), p99Ms: percentile(toApplied, 99) },
+    p50Ms: percentile(ms, 50),
+    p99Ms: percentile(ms, 99),
+    maxMs: Math.max(...ms),
+    busyAtEveryProbe,
+    backfillAppliedDuring: after - before,
+  };
 }

@@ -63,3 +63,15 @@ test('bad input does not open the circuit', async () => {
   assert.equal(guarded.circuit, 'closed');
   server.knobs.dimensions = 8;
 });
+
+test('the guarded embedder keeps the provider compute batch, which the embedder slices bulk work by', () => {
+  const provider = {
+    name: 'local',
+    dimensions: 4,
+    computeBatch: 2,
+    embed: async () => [],
+    healthCheck: async () => {},
+  };
+  assert.equal(withCircuitBreaker(provider).computeBatch, 2);
+  assert.equal(withCircuitBreaker({ ...provider, computeBatch: undefined }).computeBatch, undefined);
+});

@@ -43,6 +43,7 @@ export function withCircuitBreaker(embedder: Embedder, settings: BreakerSettings
   return {
     name: embedder.name,
     dimensions: embedder.dimensions,
+    ...(embedder.computeBatch !== undefined ? { computeBatch: embedder.computeBatch } : {}),
     get circuit() {
       return breaker.opened ? 'open' : breaker.halfOpen ? 'half-open' : 'closed';
     },

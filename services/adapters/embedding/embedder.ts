@@ -12,6 +12,13 @@ export interface Embedder {
   /** Length of every vector `embed` returns. */
   readonly dimensions: number;
   /**
+   * How many texts the provider computes at once, when that is fewer than a request holds (an
+   * in-process model runs a few texts per inference). The embedder hands bulk work over in calls
+   * of this size, so a live document waiting behind a backfill waits for one inference, not for a
+   * whole request of texts. Providers that answer a request at once leave it out.
+   */
+  readonly computeBatch?: number;
+  /**
    * One vector per text, in input order. Throws RetriableError/RateLimitedError when the
    * provider is unavailable, PoisonMessageError when it refuses these texts, ConfigError when
    * it is misconfigured. Aborting `signal` stops at once with its reason.

@@ -10,7 +10,7 @@ import { PoisonMessageError } from '../../domain/errors.ts';
 import type { DocumentChunks, UpsertEvent } from '../../domain/types.ts';
 import { DEFAULT_BREAKER, withCircuitBreaker } from '../../adapters/embedding/circuit.ts';
 import { createEmbedder, type Embedder } from '../../adapters/embedding/index.ts';
-import { createRunner, type BatchHandler, type Runner } from '../../adapters/kafka/runner.ts';
+import { createRunner, type BatchHandler, type RunnerOptions, type Runner } from '../../adapters/kafka/runner.ts';
 import { done, HEADER, skipped, type InMessage, type Outcome, type OutMessage } from '../../adapters/kafka/message.ts';
 import { markDeadLetters, markOutbox } from '../../adapters/postgres/ledger.ts';
 import { classifyPgError } from '../../domain/pg-errors.ts';
@@ -23,7 +23,7 @@ import { createChunker, type Chunker, type TextChunk } from '../../domain/transf
 import { documentContentHash } from '../../domain/transforms/content-hash.ts';
 import { decodeOutbox, OversizedUpsertError } from '../../domain/transforms/decode-outbox.ts';
 import { EmbeddingCache } from '../../adapters/postgres/embedding-cache.ts';
-import { PriorityGate, type GatePriority, type Priority } from './priority-gate.ts';
+import { gateSlice, PriorityGate, type GatePriority, type Priority } from './priority-gate.ts';
 import { decide } from './plan.ts';
 import { pauseRecorder } from '../../adapters/postgres/pauses.ts';
 import { readDocuments, sourceKey, type SourceDocument } from './source.ts';
@@ -35,7 +35,7 @@ export interface EmbedderOptions {
   topicOf?: (lane: Priority) => string;
   maxBatch?: number;
   embedder?: Embedder;
-  onCommitted?: (messages: InMessage[], outcomes: Outcome[]) => void;
+  onCommitted?: RunnerOptions['onCommitted'];
 }
 
 interface Pending {
@@ -89,8 +89,9 @@ export async function createEmbedderService(
     metrics.embeddings.inc({ model: served, result: 'cached' }, vectors.size);
     const missing = [...texts.keys()].filter((h) => !vectors.has(h));
     const fresh = new Map<string, Float32Array>();
-    for (let i = 0; i < missing.length; i += config.embedder.batchSize) {
-      const hashes = missing.slice(i, i + config.embedder.batchSize);
+    const step = gateSlice(lane, config.embedder.batchSize, embedder.computeBatch);
+    for (let i = 0; i < missing.length; i += step) {
+      const hashes = missing.slice(i, i + step);
       const out = await gate.run(lane, () =>
         embedder.embed(
           hashes.map((h) => texts.get(h)!),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PriorityGate } from './priority-gate.ts';
+import { gateSlice, PriorityGate } from './priority-gate.ts';
 
 test('live waiters are served before bulk waiters that queued earlier', async () => {
   const gate = new PriorityGate(1);
@@ -42,4 +42,13 @@ test('concurrency bounds the number of running tasks and a failure frees its slo
 
 test('rejects a non-positive concurrency', () => {
   assert.throws(() => new PriorityGate(0), RangeError);
+});
+
+test('bulk work passes the gate one compute batch at a time; live work a whole request', () => {
+  assert.equal(gateSlice('bulk', 64, 1), 1);
+  assert.equal(gateSlice('bulk', 64, 8), 8);
+  assert.equal(gateSlice('bulk', 4, 8), 4);
+  assert.equal(gateSlice('bulk', 64, undefined), 64); // a remote provider answers a request at once
+  assert.equal(gateSlice('live', 64, 1), 64);
+  assert.equal(gateSlice('important', 64, 1), 64);
 });

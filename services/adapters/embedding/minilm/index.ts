@@ -135,6 +135,7 @@ export function createMinilm(
   return {
     name: 'minilm',
     dimensions,
+    computeBatch: minilm.batchSize,
     get truncatedCount() {
       return truncatedCount;
     },
