@@ -356,7 +356,9 @@ async function seed(admin: pg.Pool, tenant: string, corpus: { document_id: strin
 /** `vecsync run <service>` as a child process, once it logs that it is running. */
 async function startService(service: 'embedder' | 'writer', env: Record<string, string>): Promise<ChildProcess> {
   let logs = '';
-  const child = spawn(process.execPath, [BIN, 'run', service], {
+  // BENCH_CPU_PROF_DIR: each service writes a V8 CPU profile there on exit (bench/profile.ts reads it).
+  const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, BIN, 'run', service], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -34,6 +34,7 @@ const RUNTIME_FILES = [
   'services/ops/cli/main.ts',
   'connectors/vecsync-outbox.json',
   'schemas/document-chunks.avsc',
+  'services/adapters/embedding/minilm/inference-worker.mjs',
   'migrations/source/0001_source-tables.sql',
   'migrations/sink/0001_vector-extension.sql',
 ];

