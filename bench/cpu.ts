@@ -26,9 +26,12 @@ export interface CpuSnapshot {
 /** The component a process belongs to, from its command line; undefined for what is not ours. */
 export function componentOf(cmdline: string, benchPid: number, pid: number): string | undefined {
   if (pid === benchPid) return 'node (bench + in-process services)';
+  const service = /vecsync\.mjs run (\w+)/.exec(cmdline);
+  if (service) return `node: vecsync ${service[1]} processes`;
   const stack = /-Dvecsync\.stack\.component=(\S+)/.exec(cmdline);
   if (stack) return stack[1]!;
-  if (cmdline.startsWith('postgres: ')) {
+  // The machine's own PostgreSQL (`postgres: 15/main: …`) is not the stack's.
+  if (cmdline.startsWith('postgres: ') && !/^postgres: \d+\/main:/.test(cmdline)) {
     if (cmdline.includes('walsender')) return 'postgres: walsender (Debezium decoding)';
     const backend = /^postgres: \S+ (\S+) /.exec(cmdline);
     if (backend) return `postgres: backends of db ${backend[1]}`;

@@ -22,7 +22,7 @@
  *
  * Afterwards the model is retired and its documents, outbox rows, cache rows and topic removed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -38,13 +38,13 @@ import { topicsFor } from '../services/adapters/kafka/topics.ts';
 import { groupIdFor } from '../services/pipeline/runtime/index.ts';
 import { chunkTableName } from '../services/adapters/sinks/pgvector/naming.ts';
 import { groupAtEnd, insertDocuments } from '../test/support/pipeline.ts';
+import { startService, stopChild } from './services.ts';
 import { consumeUntil, withAdmin } from '../test/support/kafka.ts';
 import { waitFor } from '../test/support/wait.ts';
 import { percentile } from '../services/domain/percentile.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const RESULTS = path.join(HERE, 'results');
-const BIN = path.join(HERE, '..', 'bin', 'vecsync.mjs');
 const DOCS = Number(process.env.BENCH_MINILM_DOCS ?? 120);
 const ROUNDS = Number(process.env.BENCH_MINILM_ROUNDS ?? 3);
 const BACKFILL_DOCS = Number(process.env.BENCH_MINILM_BACKFILL_DOCS ?? 2000);
@@ -351,33 +351,6 @@ async function seed(admin: pg.Pool, tenant: string, corpus: { document_id: strin
   } finally {
     client.release();
   }
-}
-
-/** `vecsync run <service>` as a child process, once it logs that it is running. */
-async function startService(service: 'embedder' | 'writer', env: Record<string, string>): Promise<ChildProcess> {
-  let logs = '';
-  // BENCH_CPU_PROF_DIR: each service writes a V8 CPU profile there on exit (bench/profile.ts reads it).
-  const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, BIN, 'run', service], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d: Buffer) => (logs += d.toString('utf8')));
-  child.stderr!.on('data', (d: Buffer) => (logs += d.toString('utf8')));
-  await waitFor(() => logs.includes('"msg":"running"') || child.exitCode !== null, {
-    timeoutMs: 180_000,
-    description: `vecsync run ${service} is running`,
-  });
-  if (child.exitCode !== null) throw new Error(`${service} exited with ${child.exitCode}: ${logs.slice(-2000)}`);
-  return child;
-}
-
-async function stopChild(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-  if (child.exitCode === null) child.kill('SIGKILL');
 }
 
 interface LiveFreshness {

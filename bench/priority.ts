@@ -35,7 +35,7 @@ const BACKFILL = Number(process.env.BENCH_BACKFILL_DOCS ?? 50_000);
 /** `vecsync backfill start --rate`: documents per second enqueued on the bulk lane. */
 const BACKFILL_RATE = Number(process.env.BENCH_BACKFILL_RATE ?? 5_000);
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'vecsync.mjs');
-const PROBES = Number(process.env.BENCH_PROBES ?? 30);
+const PROBES = Number(process.env.BENCH_PROBES ?? 200);
 
 function summary(ms: number[]) {
   return { n: ms.length, p50Ms: percentile(ms, 50), p99Ms: percentile(ms, 99), maxMs: Math.max(...ms) };

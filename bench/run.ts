@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: every benchmark against the local stack (`npm run bench` brings it up first).
- * `npm run bench -- sync` (or `priority`, `reconcile`, `minilm`, `failover`, `cli`, `peer`) runs one.
+ * `npm run bench -- sync` (or `priority`, `reconcile`, `minilm`, `failover`, `cli`, `peer`, `scaling`) runs one.
  */
 import { runCliStartBench } from './cli-start.ts';
 import { runFailoverBench } from './failover.ts';
@@ -8,6 +8,7 @@ import { runMinilmBench } from './minilm.ts';
 import { runPeerLangchainBench } from './peer-langchain.ts';
 import { runPriorityBench } from './priority.ts';
 import { runReconcileBench } from './reconcile.ts';
+import { runScalingBench } from './scaling.ts';
 import { runSyncPathBench } from './sync-path.ts';
 
 const benches: Record<string, () => Promise<void>> = {
@@ -18,6 +19,7 @@ const benches: Record<string, () => Promise<void>> = {
   failover: runFailoverBench,
   cli: runCliStartBench,
   peer: runPeerLangchainBench,
+  scaling: runScalingBench,
 };
 const wanted = process.argv.slice(2);
 for (const name of wanted.length ? wanted : Object.keys(benches)) {

@@ -91,7 +91,7 @@ function hops(p: TestPipeline, tenant: string): Record<string, Spread> {
   };
 }
 
-async function measured<T>(work: () => Promise<T>): Promise<{ value: T; cpu: CpuUsage }> {
+export async function measured<T>(work: () => Promise<T>): Promise<{ value: T; cpu: CpuUsage }> {
   const before = await cpuSnapshot();
   const value = await work();
   return { value, cpu: cpuUsage(before, await cpuSnapshot()) };
@@ -101,14 +101,25 @@ function retenant(docs: DemoDocument[], run: string): DemoDocument[] {
   return docs.map((d) => ({ ...d, tenant_id: `bench_${run}_${d.tenant_id.replace('demo-', '')}` }));
 }
 
-async function waitApplied(p: TestPipeline, tenants: string[], expected: number, timeoutMs: number): Promise<void> {
+/** Where a run writes and what it reads back: the source, and the sink name and model of the writers. */
+export interface SyncTarget {
+  source: pg.Pool;
+  sinkName: string;
+  modelKey: string;
+}
+
+function targetOf(p: TestPipeline): SyncTarget {
+  return { source: p.source, sinkName: p.config.sink.name, modelKey: p.rt.activeIndex.modelKey };
+}
+
+async function waitApplied(p: SyncTarget, tenants: string[], expected: number, timeoutMs: number): Promise<void> {
   await waitFor(
     async () => {
       const res = await p.source.query<{ n: string }>(
         `SELECT count(*) AS n FROM vecsync.documents d JOIN vecsync.sync_state s
            ON s.tenant_id = d.tenant_id AND s.document_id = d.document_id AND s.sink_name = $2 AND s.model_key = $3
           WHERE d.tenant_id = ANY($1) AND s.version = d.version`,
-        [tenants, p.config.sink.name, p.rt.activeIndex.modelKey],
+        [tenants, p.sinkName, p.modelKey],
       );
       return Number(res.rows[0]!.n) >= expected;
     },
@@ -116,7 +127,7 @@ async function waitApplied(p: TestPipeline, tenants: string[], expected: number,
   );
 }
 
-async function throughput(p: TestPipeline, run: string) {
+export async function throughput(p: SyncTarget, run: string) {
   const corpus = retenant(generateCorpus(DOCS, 7), run);
   const tenants = [...new Set(corpus.map((d) => d.tenant_id))];
   const started = Date.now();
@@ -128,7 +139,7 @@ async function throughput(p: TestPipeline, run: string) {
        FROM vecsync.sync_state s
        JOIN vecsync.vector_sync_outbox o ON o.tenant_id = s.tenant_id AND o.document_id = s.document_id AND o.lane = 'live'
       WHERE s.sink_name = $1 AND s.tenant_id = ANY($2)`,
-    [p.config.sink.name, tenants],
+    [p.sinkName, tenants],
   );
   const seconds = span.rows[0]!.seconds;
   const chunks = Number(span.rows[0]!.chunks);
@@ -183,9 +194,10 @@ async function bareCopy(p: TestPipeline, run: string, tenants: string[]) {
   }
 }
 
-async function freshness(p: TestPipeline, run: string) {
+/** `RATE` single-document transactions per second for `RATE_SECONDS`; commit → applied per document. */
+export async function freshness(p: SyncTarget, run: string, seconds = RATE_SECONDS) {
   const tenant = `bench_${run}_fresh`;
-  const corpus = generateCorpus(RATE * RATE_SECONDS, 11).map((d, i) => ({
+  const corpus = generateCorpus(RATE * seconds, 11).map((d, i) => ({
     ...d,
     tenant_id: tenant,
     document_id: `f-${i}`,
@@ -209,7 +221,7 @@ async function freshness(p: TestPipeline, run: string) {
        FROM vecsync.sync_state s
        JOIN vecsync.vector_sync_outbox o ON o.tenant_id = s.tenant_id AND o.document_id = s.document_id AND o.lane = 'live'
       WHERE s.sink_name = $1 AND s.tenant_id = $2`,
-    [p.config.sink.name, tenant],
+    [p.sinkName, tenant],
   );
   const ms = res.rows.map((r) => r.ms);
   return {
@@ -220,7 +232,7 @@ async function freshness(p: TestPipeline, run: string) {
     p90Ms: percentile(ms, 90),
     p99Ms: percentile(ms, 99),
     maxMs: Math.max(...ms),
-    hops: hops(p, tenant),
+    tenant,
   };
 }
 
@@ -237,7 +249,7 @@ export async function runSyncPathBench(): Promise<void> {
     const rounds = [];
     for (let r = 1; r <= ROUNDS; r++) {
       process.stdout.write(`round ${r}/${ROUNDS}: ${DOCS} documents, bulk commit...\n`);
-      const tp = await measured(() => throughput(p, `${run}r${r}`));
+      const tp = await measured(() => throughput(targetOf(p), `${run}r${r}`));
       process.stdout.write(
         `  ${tp.value.chunks} chunks in ${tp.value.seconds.toFixed(2)} s = ${tp.value.chunksPerSecond.toFixed(0)} chunks/s (${tp.value.documentsPerSecond.toFixed(0)} documents/s)\n${formatCpuUsage(tp.cpu)}\n`,
       );
@@ -253,8 +265,8 @@ export async function runSyncPathBench(): Promise<void> {
     const ratios = rounds.map((r) => r.ratio);
     const medianRatio = percentile(ratios, 50);
     process.stdout.write(`freshness: ${RATE} documents/s for ${RATE_SECONDS} s, one transaction each...\n`);
-    const fresh = await measured(() => freshness(p, run));
-    const fr = fresh.value;
+    const fresh = await measured(() => freshness(targetOf(p), run));
+    const fr = { ...fresh.value, hops: hops(p, fresh.value.tenant) };
     process.stdout.write(
       `  p50 ${fr.p50Ms.toFixed(0)} ms, p90 ${fr.p90Ms.toFixed(0)} ms, p99 ${fr.p99Ms.toFixed(0)} ms, max ${fr.maxMs.toFixed(0)} ms (offered ${fr.offeredRate.toFixed(1)} documents/s)\n`,
     );
