@@ -199,12 +199,15 @@ function createMember(
   };
 
   consumer.on('consumer:group:join', ({ assignments }) => {
-    // After a rejoin the stream fetches again from the committed offsets, so whatever is buffered
-    // would come twice; it is dropped, and partitions that moved are no longer handled here.
-    buffer = [];
-    options.onAssignment?.(
-      (assignments ?? []).map((a) => ({ topic: a.topic, partitions: [...a.partitions].sort((x, y) => x - y) })),
-    );
+    const mine = (assignments ?? []).map((a) => ({
+      topic: a.topic,
+      partitions: [...a.partitions].sort((x, y) => x - y),
+    }));
+    // Buffered messages of partitions that moved are no longer this member's to handle. (What the
+    // stream fetches again from the committed offsets after a rejoin is skipped by handledUpTo.)
+    const kept = new Set(mine.flatMap((a) => a.partitions.map((p) => `${a.topic}:${p}`)));
+    buffer = buffer.filter((b) => kept.has(`${b.message.topic}:${b.message.partition}`));
+    options.onAssignment?.(mine);
   });
 
   async function loop(s: MessagesStream<Buffer, Buffer, Buffer, Buffer>): Promise<void> {
@@ -223,8 +226,13 @@ function createMember(
       )) {
         if (leaving) return;
         const key = `${batch.topic}:${batch.partition}`;
-        const last = batch.messages[batch.messages.length - 1]!;
-        await options.handler(batch);
+        // A rejoin makes the stream fetch again from the committed offset: what this member
+        // already handled (and committed) may come twice.
+        const done = handledUpTo.get(key) ?? -1n;
+        const fresh = batch.messages.filter((m) => BigInt(m.offset) >= done);
+        if (fresh.length === 0) continue;
+        const last = fresh[fresh.length - 1]!;
+        await options.handler({ ...batch, messages: fresh });
         const offset = nextOffset(last.offset);
         const started = performance.now();
         try {
