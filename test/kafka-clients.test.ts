@@ -73,10 +73,13 @@ describe('Kafka clients through the client-neutral interface', () => {
           members.push(member);
           await member.start();
         };
-        const uniqueHandled = () => new Set([...handled[0]!, ...handled[1]!].map((m) => `${m.partition}/${m.offset}`));
+        // By key and round, not by offset: a produce retried after a partial failure may write a
+        // batch twice (at least once), which @platformatic/kafka does on a just-created topic.
+        const keysOf = (round: string) =>
+          new Set([...handled[0]!, ...handled[1]!].filter((m) => m.headers.round === round).map((m) => m.key));
 
         await join(0);
-        await waitFor(() => uniqueHandled().size === PER_ROUND, {
+        await waitFor(() => keysOf('1').size === PER_ROUND, {
           timeoutMs: 60_000,
           description: `member 1 to handle ${PER_ROUND} messages`,
         });
@@ -102,7 +105,7 @@ describe('Kafka clients through the client-neutral interface', () => {
           { timeoutMs: 60_000, description: 'the second member to get partitions, the two assignments disjoint' },
         );
         await produce(2);
-        await waitFor(() => uniqueHandled().size === 2 * PER_ROUND, {
+        await waitFor(() => keysOf('2').size === PER_ROUND, {
           timeoutMs: 60_000,
           description: `both members to handle ${2 * PER_ROUND} messages`,
         });
@@ -116,26 +119,44 @@ describe('Kafka clients through the client-neutral interface', () => {
         const partitionOf = new Map(first.map((m) => [m.key, m.partition]));
         for (const m of [...handled[0]!, ...handled[1]!]) assert.equal(m.partition, partitionOf.get(m.key!), m.key!);
 
+        /** Per partition, the offset after the last message handled, once every offset before it was handled. */
+        const contiguous = () => {
+          const offsets = new Map<number, Set<bigint>>();
+          for (const m of [...handled[0]!, ...handled[1]!]) {
+            if (!offsets.has(m.partition)) offsets.set(m.partition, new Set());
+            offsets.get(m.partition)!.add(BigInt(m.offset));
+          }
+          const ends = new Map<number, string>();
+          for (const [partition, set] of offsets) {
+            const end = [...set].reduce((a, b) => (b > a ? b : a), -1n) + 1n;
+            if (BigInt(set.size) !== end) return undefined;
+            ends.set(partition, end.toString());
+          }
+          return ends.size === PARTITIONS ? ends : undefined;
+        };
+        // Duplicates written after a partition's last new key may still be on their way.
+        const settled = await waitFor(
+          async () => {
+            const expected = contiguous();
+            if (!expected) return undefined;
+            const committed = await client.committedOffsets(groupId, topic);
+            return [...expected].every(([p, o]) => committed.get(p) === o) && committed.size === PARTITIONS
+              ? expected
+              : undefined;
+          },
+          { timeoutMs: 30_000, description: 'the committed offsets to reach the last message handled' },
+        );
         for (const member of members.splice(0)) await member.leave();
         await producer.close();
 
-        const expected = new Map<number, string>();
-        for (const m of [...handled[0]!, ...handled[1]!]) {
-          const next = BigInt(m.offset) + 1n;
-          if (next > BigInt(expected.get(m.partition) ?? '0')) expected.set(m.partition, next.toString());
-        }
-        // Every partition got messages, and the last one handled is where the group stands, as
-        // either client reads it.
-        assert.equal(expected.size, PARTITIONS);
-        assert.equal(
-          [...expected.values()].reduce((sum, o) => sum + Number(o), 0),
-          2 * PER_ROUND,
-        );
+        // Every partition got messages, every offset up to its end was handled, and the group
+        // stands right after the last one, as either client reads it.
+        assert.ok([...settled.values()].reduce((sum, o) => sum + Number(o), 0) >= 2 * PER_ROUND);
         for (const reader of CLIENT_NAMES) {
           const committed = await clients[reader].committedOffsets(groupId, topic);
           assert.deepEqual(
             new Map([...committed].sort(([a], [b]) => a - b)),
-            new Map([...expected].sort(([a], [b]) => a - b)),
+            new Map([...settled].sort(([a], [b]) => a - b)),
             `committed offsets read by ${reader}`,
           );
         }
