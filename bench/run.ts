@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: every benchmark against the local stack (`npm run bench` brings it up first).
- * `npm run bench -- sync` (or `priority`, `reconcile`, `minilm`, `failover`, `cli`, `peer`, `scaling`) runs one.
+ * `npm run bench -- sync` (or `priority`, `reconcile`, `minilm`, `failover`, `cli`, `peer`, `scaling`, `kafka`) runs one.
  */
 import { runCliStartBench } from './cli-start.ts';
 import { runFailoverBench } from './failover.ts';
+import { runKafkaClientBench } from './kafka-client.ts';
 import { runMinilmBench } from './minilm.ts';
 import { runPeerLangchainBench } from './peer-langchain.ts';
 import { runPriorityBench } from './priority.ts';
@@ -20,6 +21,7 @@ const benches: Record<string, () => Promise<void>> = {
   cli: runCliStartBench,
   peer: runPeerLangchainBench,
   scaling: runScalingBench,
+  kafka: runKafkaClientBench,
 };
 const wanted = process.argv.slice(2);
 for (const name of wanted.length ? wanted : Object.keys(benches)) {
