@@ -19,7 +19,7 @@ const upward = (names) =>
     message: `imports point one way (domain ← stack ← adapters ← config ← pipeline ← ops): this room may not import ${name}/`,
   }));
 const kafkaClient = {
-  group: ['kafkajs', '@kafkajs/*'],
+  group: ['kafkajs', '@kafkajs/*', '@platformatic/kafka'],
   message: 'only services/adapters/kafka imports the Kafka client; use its exports',
 };
 const layerRules = (files, forbidden, allowKafka = false) => ({
