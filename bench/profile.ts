@@ -59,9 +59,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const s = summarise(JSON.parse(await readFile(file, 'utf8')) as CpuProfile);
     process.stdout.write(`\n${file}: ${(s.totalMs / 1000).toFixed(1)} s sampled\n  by package (self time):\n`);
     for (const p of s.packages)
-      process.stdout.write(`    ${(p.share * 100).toFixed(1).padStart(5)} %  ${p.ms.toFixed(0).padStart(7)} ms  ${p.name}\n`);
+      process.stdout.write(
+        `    ${(p.share * 100).toFixed(1).padStart(5)} %  ${p.ms.toFixed(0).padStart(7)} ms  ${p.name}\n`,
+      );
     process.stdout.write('  by function (self time):\n');
     for (const f of s.functions)
-      process.stdout.write(`    ${(f.share * 100).toFixed(1).padStart(5)} %  ${f.ms.toFixed(0).padStart(7)} ms  ${f.name}\n`);
+      process.stdout.write(
+        `    ${(f.share * 100).toFixed(1).padStart(5)} %  ${f.ms.toFixed(0).padStart(7)} ms  ${f.name}\n`,
+      );
   }
 }

@@ -31,6 +31,7 @@ import { waitFor } from '../test/support/wait.ts';
 import { percentile } from '../services/domain/percentile.ts';
 import { createdAtMs } from '../services/adapters/kafka/message.ts';
 import { cpuSnapshot, cpuUsage, formatCpuUsage, type CpuUsage } from './cpu.ts';
+import { formatPgWork, pgWork } from './pgstats.ts';
 
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 const DOCS = Number(process.env.BENCH_DOCS ?? 3000);
@@ -138,8 +139,9 @@ export async function throughput(p: SyncTarget, run: string) {
     `SELECT extract(epoch FROM max(s.applied_at) - min(o.created_at))::float8 AS seconds, sum(s.chunk_count) AS chunks
        FROM vecsync.sync_state s
        JOIN vecsync.vector_sync_outbox o ON o.tenant_id = s.tenant_id AND o.document_id = s.document_id AND o.lane = 'live'
-      WHERE s.sink_name = $1 AND s.tenant_id = ANY($2)`,
-    [p.sinkName, tenants],
+        AND o.embedding_model || '.v' || o.embedding_version = s.model_key
+      WHERE s.sink_name = $1 AND s.tenant_id = ANY($2) AND s.model_key = $3`,
+    [p.sinkName, tenants, p.modelKey],
   );
   const seconds = span.rows[0]!.seconds;
   const chunks = Number(span.rows[0]!.chunks);
@@ -220,8 +222,9 @@ export async function freshness(p: SyncTarget, run: string, seconds = RATE_SECON
     `SELECT extract(epoch FROM s.applied_at - o.created_at)::float8 * 1000 AS ms
        FROM vecsync.sync_state s
        JOIN vecsync.vector_sync_outbox o ON o.tenant_id = s.tenant_id AND o.document_id = s.document_id AND o.lane = 'live'
-      WHERE s.sink_name = $1 AND s.tenant_id = $2`,
-    [p.sinkName, tenant],
+        AND o.embedding_model || '.v' || o.embedding_version = s.model_key
+      WHERE s.sink_name = $1 AND s.tenant_id = $2 AND s.model_key = $3`,
+    [p.sinkName, tenant, p.modelKey],
   );
   const ms = res.rows.map((r) => r.ms);
   return {
@@ -249,9 +252,14 @@ export async function runSyncPathBench(): Promise<void> {
     const rounds = [];
     for (let r = 1; r <= ROUNDS; r++) {
       process.stdout.write(`round ${r}/${ROUNDS}: ${DOCS} documents, bulk commit...\n`);
-      const tp = await measured(() => throughput(targetOf(p), `${run}r${r}`));
+      const counted = await pgWork(
+        [p.config.sourceUrl, p.config.sink.pgvector.url],
+        (v) => v.value.documents,
+        () => measured(() => throughput(targetOf(p), `${run}r${r}`)),
+      );
+      const tp = counted.value;
       process.stdout.write(
-        `  ${tp.value.chunks} chunks in ${tp.value.seconds.toFixed(2)} s = ${tp.value.chunksPerSecond.toFixed(0)} chunks/s (${tp.value.documentsPerSecond.toFixed(0)} documents/s)\n${formatCpuUsage(tp.cpu)}\n`,
+        `  ${tp.value.chunks} chunks in ${tp.value.seconds.toFixed(2)} s = ${tp.value.chunksPerSecond.toFixed(0)} chunks/s (${tp.value.documentsPerSecond.toFixed(0)} documents/s)\n${formatCpuUsage(tp.cpu)}\n${formatPgWork(counted.pg)}\n`,
       );
       process.stdout.write('  baseline: bare COPY of the same vectors into an identical HNSW-indexed table...\n');
       const copy = await measured(() => bareCopy(p, `${run}r${r}`, tp.value.tenants));
@@ -260,7 +268,13 @@ export async function runSyncPathBench(): Promise<void> {
       );
       const ratio = tp.value.chunksPerSecond / copy.value.chunksPerSecond;
       process.stdout.write(`  pipeline / COPY: ${(ratio * 100).toFixed(1)} %\n`);
-      rounds.push({ throughput: { ...tp.value, tenants: undefined }, cpu: tp.cpu, baselineCopy: copy.value, ratio });
+      rounds.push({
+        throughput: { ...tp.value, tenants: undefined },
+        cpu: tp.cpu,
+        postgres: counted.pg,
+        baselineCopy: copy.value,
+        ratio,
+      });
     }
     const ratios = rounds.map((r) => r.ratio);
     const medianRatio = percentile(ratios, 50);
