@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import { describeError } from '../../domain/errors.ts';
 import { classifyPgError } from '../../domain/pg-errors.ts';
+import { prepared } from './pool.ts';
 import type { DeadLetter } from '../kafka/dlq.ts';
 import { reasonOf } from '../kafka/dlq.ts';
 import type { LedgerRegisters } from '../../domain/transforms/version-guard.ts';
@@ -59,6 +60,29 @@ interface LedgerRecord {
   tombstone: boolean;
 }
 
+const RECORD = `WITH saved AS (
+         UPDATE vecsync.sync_state s
+            SET version = u.v, acl_version = u.av, acl = a.acl, chunk_count = u.cc, content_hash = u.h,
+                tombstone = u.tomb, applied_at = clock_timestamp()
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::int[], $8::text[], $9::bool[], $10::text[])
+                AS u(t, d, m, v, av, cc, h, tomb, acl_json)
+          CROSS JOIN LATERAL (SELECT coalesce(array_agg(x ORDER BY n), '{}') AS acl FROM jsonb_array_elements_text(u.acl_json::jsonb) WITH ORDINALITY AS e(x, n)) a
+          WHERE s.sink_name = $1 AND s.tenant_id = u.t AND s.document_id = u.d AND s.model_key = u.m
+          RETURNING 1
+       ), processed AS (
+         UPDATE vecsync.vector_sync_outbox
+            SET status = 'processed', attempts = attempts + 1, error = NULL, processed_at = now()
+          WHERE id = ANY($11::bigint[])
+          RETURNING 1
+       )
+       SELECT (SELECT count(*) FROM saved) AS saved, (SELECT count(*) FROM processed) AS processed`;
+
+const LOCK = `INSERT INTO vecsync.sync_state AS s (sink_name, tenant_id, document_id, model_key, version, acl_version, chunk_count, tombstone)
+         SELECT $1, t, d, m, 0, 0, 0, false FROM unnest($2::text[], $3::text[], $4::text[]) AS u(t, d, m)
+         ORDER BY t, d, m
+         ON CONFLICT (sink_name, tenant_id, document_id, model_key) DO UPDATE SET version = s.version
+         RETURNING s.tenant_id, s.document_id, s.model_key, s.version, s.acl_version, s.acl, s.chunk_count, s.content_hash, s.tombstone`;
+
 export class Ledger {
   constructor(
     private readonly pool: pg.Pool,
@@ -82,14 +106,15 @@ export class Ledger {
       await client.query('BEGIN');
       // ON CONFLICT DO UPDATE locks existing rows like SELECT ... FOR UPDATE and returns them, and
       // inserts (and locks) missing ones with the empty-ledger values: one round trip.
-      const locked = await client.query<LedgerRecord>(
-        `INSERT INTO vecsync.sync_state AS s (sink_name, tenant_id, document_id, model_key, version, acl_version, chunk_count, tombstone)
-         SELECT $1, t, d, m, 0, 0, 0, false FROM unnest($2::text[], $3::text[], $4::text[]) AS u(t, d, m)
-         ORDER BY t, d, m
-         ON CONFLICT (sink_name, tenant_id, document_id, model_key) DO UPDATE SET version = s.version
-         RETURNING s.tenant_id, s.document_id, s.model_key, s.version, s.acl_version, s.acl, s.chunk_count, s.content_hash, s.tombstone`,
-        [this.sinkName, unique.map((k) => k.tenantId), unique.map((k) => k.documentId), unique.map((k) => k.modelKey)],
-      );
+      const locked = await client.query<LedgerRecord>({
+        ...prepared(LOCK),
+        values: [
+          this.sinkName,
+          unique.map((k) => k.tenantId),
+          unique.map((k) => k.documentId),
+          unique.map((k) => k.modelKey),
+        ],
+      });
       const rows = new Map<string, LedgerRow>();
       for (const r of locked.rows) {
         const row: LedgerRow = {
@@ -144,24 +169,9 @@ export class Ledger {
   private async record(client: pg.PoolClient, rows: LedgerRow[], processedOutboxIds: string[]): Promise<void> {
     const ids = numericIds(processedOutboxIds);
     if (rows.length === 0 && ids.length === 0) return;
-    await client.query(
-      `WITH saved AS (
-         UPDATE vecsync.sync_state s
-            SET version = u.v, acl_version = u.av, acl = a.acl, chunk_count = u.cc, content_hash = u.h,
-                tombstone = u.tomb, applied_at = clock_timestamp()
-           FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::int[], $8::text[], $9::bool[], $10::text[])
-                AS u(t, d, m, v, av, cc, h, tomb, acl_json)
-          CROSS JOIN LATERAL (SELECT coalesce(array_agg(x ORDER BY n), '{}') AS acl FROM jsonb_array_elements_text(u.acl_json::jsonb) WITH ORDINALITY AS e(x, n)) a
-          WHERE s.sink_name = $1 AND s.tenant_id = u.t AND s.document_id = u.d AND s.model_key = u.m
-          RETURNING 1
-       ), processed AS (
-         UPDATE vecsync.vector_sync_outbox
-            SET status = 'processed', attempts = attempts + 1, error = NULL, processed_at = now()
-          WHERE id = ANY($11::bigint[])
-          RETURNING 1
-       )
-       SELECT (SELECT count(*) FROM saved) AS saved, (SELECT count(*) FROM processed) AS processed`,
-      [
+    await client.query({
+      ...prepared(RECORD),
+      values: [
         this.sinkName,
         rows.map((r) => r.tenantId),
         rows.map((r) => r.documentId),
@@ -175,7 +185,7 @@ export class Ledger {
         rows.map((r) => JSON.stringify(r.acl)),
         ids,
       ],
-    );
+    });
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import type pg from 'pg';
 import { classifyPgError } from '../../domain/pg-errors.ts';
+import { prepared } from '../../adapters/postgres/pool.ts';
 import type { JsonValue } from '../../domain/types.ts';
 
 export interface SourceDocument {
@@ -71,12 +72,15 @@ export async function readDocuments(
   if (keys.length === 0) return out;
   let rows: Row[];
   try {
-    ({ rows } = await pool.query<Row>(QUERY, [
-      keys.map((k) => k.tenantId),
-      keys.map((k) => k.documentId),
-      limits.maxBodyBytes,
-      limits.maxMetadataBytes,
-    ]));
+    ({ rows } = await pool.query<Row>({
+      ...prepared(QUERY),
+      values: [
+        keys.map((k) => k.tenantId),
+        keys.map((k) => k.documentId),
+        limits.maxBodyBytes,
+        limits.maxMetadataBytes,
+      ],
+    }));
   } catch (error) {
     throw classifyPgError(error, 'document read');
   }

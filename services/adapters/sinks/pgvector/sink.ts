@@ -32,6 +32,7 @@ import {
 } from '../validate.ts';
 import { aclParams, decodeVectorText, deleteParams, encodeVector, writeParams } from './encoding.ts';
 import { classifyPgError, toSinkError } from './errors.ts';
+import { prepared } from '../../postgres/pool.ts';
 import { checkPgvectorHealth } from './health.ts';
 import { chunkTableNames, tableComment, type ChunkTableNames } from './naming.ts';
 import {
@@ -332,8 +333,11 @@ export class PgvectorSink implements Sink {
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
-      await client.query(LOCK_DOCUMENTS, [this.name, items.map((i) => i.tenantId), items.map((i) => i.documentId)]);
-      const refused = (await client.query<FencedRow>(sql, values)).rows;
+      await client.query({
+        ...prepared(LOCK_DOCUMENTS),
+        values: [this.name, items.map((i) => i.tenantId), items.map((i) => i.documentId)],
+      });
+      const refused = (await client.query<FencedRow>({ ...prepared(sql), values })).rows;
       await client.query('COMMIT');
       const results: ItemResult[] = items.map(() => ({ ok: true }));
       for (const row of refused) if (row.refused !== null) results[row.ord] = { ok: true, fenced: row.refused };
