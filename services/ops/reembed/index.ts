@@ -485,14 +485,27 @@ export async function cutover(
   return { reembed: (await latestReembed(pool, config.sink.name))!, ...(compare ? { compare } : {}) };
 }
 
-/** Rollback: search switches back to the old model; both indexes are kept and kept in step. */
+/**
+ * Rollback: search switches back to the old model; both indexes are kept and kept in step. The
+ * new model goes back to ready unless another sink still serves it.
+ */
 export async function rollback(pool: pg.Pool, config: Config): Promise<Reembed> {
   const { r, from, to } = await reembedModels(pool, config);
   if (r.state !== 'serving')
     throw new ConfigError(`re-embed ${r.id} is ${r.state}; only a serving re-embed can be rolled back`);
+  if (from.state === 'retired') {
+    throw new ConfigError(
+      `re-embed ${r.id}: ${from.modelKey} is retired (by another sink); its index is not kept in step`,
+    );
+  }
   await withTransaction(pool, async (client) => {
     await setServing(client, config.sink.name, from);
-    await setModelState(client, to, 'ready');
+    await client.query(
+      `UPDATE vecsync.embedding_models SET state = 'ready'
+        WHERE name = $1 AND version = $2
+          AND NOT EXISTS (SELECT 1 FROM vecsync.model_serving WHERE model_name = $1 AND model_version = $2)`,
+      [to.name, to.version],
+    );
     await client.query(`UPDATE vecsync.reembeds SET state = 'rolled_back', rolled_back_at = now() WHERE id = $1`, [
       r.id,
     ]);
