@@ -125,7 +125,14 @@ export async function startPipeline(
       services.push(await createPropagatorService(rt, { onCommitted: record('propagator') }));
     }
   }
-  await Promise.all(services.map((s) => s.start()));
+  try {
+    await Promise.all(services.map((s) => s.start()));
+  } catch (error) {
+    // The services that did start would keep running (and the test process alive): stop them.
+    await Promise.allSettled(services.map((s) => s.stop()));
+    await rt.close();
+    throw error;
+  }
   const sink = rt.sink;
   await sink.ensureIndex(rt.activeIndex);
   return {

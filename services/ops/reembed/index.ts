@@ -2,7 +2,8 @@
  * Blue/green re-embedding, per sink (`vecsync.reembeds`, `vecsync.model_serving`):
  *
  *   reembed --to E   registers the next model version of embedder E (state backfilling), creates
- *                    its index, and backfills it on the bulk lane. Being non-retired, the model gets
+ *                    its index, and backfills it on the bulk lane (a second sink joins another
+ *                    sink's open re-embed to that model: join.ts). Being non-retired, the model gets
  *                    one live outbox row per content change from the triggers, and the propagator
  *                    applies deletes and ACL changes to every non-retired index, so the new index
  *                    follows live changes while the serving model keeps serving.
@@ -28,6 +29,7 @@ import {
 } from '../../adapters/postgres/models.ts';
 import type { IndexSpec, Sink, StoredDocument } from '../../adapters/sinks/types.ts';
 import { createBackfill, getBackfill } from '../backfill/store.ts';
+import { planJoin, type OtherReembed } from './join.ts';
 import { scoreRecall, type RecallScore } from './recall.ts';
 import { withTransaction } from '../../adapters/postgres/pool.ts';
 
@@ -136,9 +138,33 @@ export interface StartOptions {
   tenants?: string[];
 }
 
+/** Other sinks' re-embeds to a model named `name`, newest first, for `planJoin`. */
+async function otherReembeds(db: Db, sinkName: string, name: string): Promise<OtherReembed[]> {
+  const res = await db.query<ReembedRow>(
+    'SELECT * FROM vecsync.reembeds WHERE sink_name <> $1 AND to_name = $2 ORDER BY id DESC',
+    [sinkName, name],
+  );
+  const out: OtherReembed[] = [];
+  for (const r of res.rows.map(fromRow)) {
+    const to = await getModel(db, r.to.name, r.to.version);
+    if (!to) continue;
+    const b = r.backfillId === null ? undefined : await getBackfill(db, r.backfillId);
+    out.push({
+      sink: r.sink,
+      state: r.state,
+      from: r.from.key,
+      to: { ...r.to, embedder: to.embedder, dimensions: to.dimensions, retired: to.state === 'retired' },
+      backfill: b ? { id: b.id, state: b.state, done: b.done, tenants: b.tenant?.split(',') ?? null } : null,
+    });
+  }
+  return out;
+}
+
 /**
  * Registers the next model version, creates its index, records the re-embed and plans its
  * backfill (run it with `runInForeground`). Refuses while another re-embed of the sink is open.
+ * When another sink's open re-embed from the same model already registered this model, the sink
+ * joins it: the same model version, and its backfill while that has not started (join.ts).
  */
 export async function startReembed(
   pool: pg.Pool,
@@ -157,24 +183,43 @@ export async function startReembed(
   const dimensions = options.dimensions ?? (sameProvider ? from.dimensions : config.embedder.dimensions);
   const name =
     options.name ?? (sameProvider && dimensions === from.dimensions ? from.name : `${options.to}-${dimensions}`);
-  const next = await pool.query<{ v: number | null }>(
-    'SELECT max(version) AS v FROM vecsync.embedding_models WHERE name = $1',
-    [name],
-  );
-  const version = (next.rows[0]?.v ?? 0) + 1;
-  // Check that the provider exists before anything is registered.
-  embedderFor(config, { ...from, name, version, dimensions, embedder: options.to, modelKey: modelKey(name, version) });
-  const model = await registerModel(pool, {
+  const join = planJoin(await otherReembeds(pool, config.sink.name, name), {
+    from: from.modelKey,
     name,
-    version,
-    dimensions,
-    chunker: from.chunker,
-    chunkerVersion: from.chunkerVersion,
-    chunkSize: from.chunkSize,
-    chunkOverlap: from.chunkOverlap,
     embedder: options.to,
-    state: 'backfilling',
+    dimensions,
+    tenants: options.tenants ?? null,
   });
+  let model: EmbeddingModel;
+  if (join.join) {
+    model = (await getModel(pool, join.model.name, join.model.version))!;
+  } else {
+    const next = await pool.query<{ v: number | null }>(
+      'SELECT max(version) AS v FROM vecsync.embedding_models WHERE name = $1',
+      [name],
+    );
+    const version = (next.rows[0]?.v ?? 0) + 1;
+    // Check that the provider exists before anything is registered.
+    embedderFor(config, {
+      ...from,
+      name,
+      version,
+      dimensions,
+      embedder: options.to,
+      modelKey: modelKey(name, version),
+    });
+    model = await registerModel(pool, {
+      name,
+      version,
+      dimensions,
+      chunker: from.chunker,
+      chunkerVersion: from.chunkerVersion,
+      chunkSize: from.chunkSize,
+      chunkOverlap: from.chunkOverlap,
+      embedder: options.to,
+      state: 'backfilling',
+    });
+  }
   await sink.ensureIndex(indexOf(model));
   // The sink's serving model becomes explicit, so a later cutover is one UPDATE of one row.
   await pool.query(
@@ -182,15 +227,20 @@ export async function startReembed(
      ON CONFLICT (sink_name) DO NOTHING`,
     [config.sink.name, from.name, from.version],
   );
-  const backfill = await createBackfill(pool, {
-    model: { name, version },
-    tenants: options.tenants ?? null,
-    rate: options.rate,
-  });
+  const backfillId =
+    join.join && join.backfillId !== null
+      ? join.backfillId
+      : (
+          await createBackfill(pool, {
+            model: { name: model.name, version: model.version },
+            tenants: options.tenants ?? null,
+            rate: options.rate,
+          })
+        ).id;
   const res = await pool.query<ReembedRow>(
     `INSERT INTO vecsync.reembeds (sink_name, from_name, from_version, to_name, to_version, backfill_id)
      VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
-    [config.sink.name, from.name, from.version, name, version, backfill.id],
+    [config.sink.name, from.name, from.version, model.name, model.version, backfillId],
   );
   return { reembed: fromRow(res.rows[0]!), model };
 }
@@ -435,14 +485,27 @@ export async function cutover(
   return { reembed: (await latestReembed(pool, config.sink.name))!, ...(compare ? { compare } : {}) };
 }
 
-/** Rollback: search switches back to the old model; both indexes are kept and kept in step. */
+/**
+ * Rollback: search switches back to the old model; both indexes are kept and kept in step. The
+ * new model goes back to ready unless another sink still serves it.
+ */
 export async function rollback(pool: pg.Pool, config: Config): Promise<Reembed> {
   const { r, from, to } = await reembedModels(pool, config);
   if (r.state !== 'serving')
     throw new ConfigError(`re-embed ${r.id} is ${r.state}; only a serving re-embed can be rolled back`);
+  if (from.state === 'retired') {
+    throw new ConfigError(
+      `re-embed ${r.id}: ${from.modelKey} is retired (by another sink); its index is not kept in step`,
+    );
+  }
   await withTransaction(pool, async (client) => {
     await setServing(client, config.sink.name, from);
-    await setModelState(client, to, 'ready');
+    await client.query(
+      `UPDATE vecsync.embedding_models SET state = 'ready'
+        WHERE name = $1 AND version = $2
+          AND NOT EXISTS (SELECT 1 FROM vecsync.model_serving WHERE model_name = $1 AND model_version = $2)`,
+      [to.name, to.version],
+    );
     await client.query(`UPDATE vecsync.reembeds SET state = 'rolled_back', rolled_back_at = now() WHERE id = $1`, [
       r.id,
     ]);
