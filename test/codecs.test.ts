@@ -39,6 +39,16 @@ async function registryUrl(t: TestContext): Promise<string | undefined> {
 }
 
 describe('chunk codec with the schema registry', () => {
+  it('embedders of one model starting at once all register its chunk schema', async (t) => {
+    // Replicas of a new model's embedder pin the subject's compatibility at the same moment; the
+    // registry creates the rule for one and answers the others 409 (the rule already exists).
+    const url = await registryUrl(t);
+    if (!url) return;
+    const { topic } = testIds('codec_concurrent');
+    const ids = await Promise.all(Array.from({ length: 4 }, () => createChunkCodec(url).register(topic)));
+    assert.equal(new Set(ids).size, 1, `one schema id for every replica: ${ids.join(', ')}`);
+  });
+
   it('registers <topic>-value with compatibility BACKWARD, idempotently', async (t) => {
     const url = await registryUrl(t);
     if (!url) return;

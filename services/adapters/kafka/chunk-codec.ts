@@ -110,14 +110,23 @@ export function createChunkCodec(registryUrl: string, options: ChunkCodecOptions
   };
 }
 
-/** `PUT /config/<subject>` with CHUNK_COMPATIBILITY (idempotent; allowed before the subject exists). */
-async function pinCompatibility(registryUrl: string, subject: string): Promise<void> {
+/**
+ * `PUT /config/<subject>` with CHUNK_COMPATIBILITY (idempotent; allowed before the subject exists).
+ * Apicurio creates a rule on the first PUT and answers a concurrent one 409 "rule already exists"
+ * (replicas of a new model's embedder starting together): the rule exists then, and a second PUT
+ * updates it.
+ */
+async function pinCompatibility(registryUrl: string, subject: string, attempt = 1): Promise<void> {
   const response = await fetch(`${registryUrl.replace(/\/+$/, '')}/config/${encodeURIComponent(subject)}`, {
     method: 'PUT',
     headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
     body: JSON.stringify({ compatibility: CHUNK_COMPATIBILITY }),
     signal: AbortSignal.timeout(10_000),
   });
+  if (response.status === 409 && attempt === 1) {
+    await response.body?.cancel();
+    return pinCompatibility(registryUrl, subject, 2);
+  }
   if (!response.ok) {
     throw Object.assign(new Error(`PUT /config/${subject}: ${response.status} ${await response.text()}`), {
       status: response.status,
