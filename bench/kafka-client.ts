@@ -21,13 +21,12 @@
  * BENCH_KAFKA_ROUNDS rounds (default 3). Results go to bench/results/<date>-kafka.{json,md}.
  * Figures on a shared, loaded machine are indicative; the load average is recorded.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { CONSUMER_SETTINGS } from '../services/adapters/kafka/client.ts';
 import {
   CLIENT_NAMES,
@@ -38,6 +37,7 @@ import {
 import { createLogger } from '../services/adapters/telemetry/log.ts';
 import { loadConfig } from '../services/config/index.ts';
 import { percentile } from '../services/domain/percentile.ts';
+import { codeVersion } from './code-version.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const RESULTS = path.join(HERE, 'results');
@@ -435,18 +435,4 @@ export async function runKafkaClientBench(): Promise<void> {
   ].join('\n');
   await writeFile(path.join(RESULTS, `${stamp}-kafka.md`), md);
   say(`\n${md}\nwritten to bench/results/${stamp}-kafka.{json,md}`);
-}
-
-async function codeVersion(): Promise<string> {
-  try {
-    const git = (args: string[]) =>
-      promisify(execFile)('git', ['-C', path.join(HERE, '..'), ...args]).then((r) => r.stdout.trim());
-    const [commit, status] = await Promise.all([
-      git(['rev-parse', '--short', 'HEAD']),
-      git(['status', '--porcelain', '--untracked-files=no']),
-    ]);
-    return status === '' ? commit : `${commit}+dirty`;
-  } catch {
-    return 'unknown';
-  }
 }

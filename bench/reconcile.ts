@@ -50,6 +50,7 @@ import { createSink } from '../services/adapters/sinks/index.ts';
 import type { IndexSpec } from '../services/adapters/sinks/types.ts';
 import { withAdmin } from '../test/support/kafka.ts';
 import { ensureStack } from '../test/support/stack.ts';
+import { codeVersion } from './code-version.ts';
 
 const HERE = fileURLToPath(import.meta.url);
 const REPO = path.resolve(path.dirname(HERE), '..');
@@ -204,21 +205,6 @@ async function child(mode: 'baseline' | 'reconcile', setup: BenchSetup): Promise
  */
 const CHILD_BUNDLE = path.join(REPO, 'dist', 'bench', 'reconcile-child.mjs');
 const CHILD_RUNTIME = process.env.BENCH_RECONCILE_TSX === '1' ? 'tsx' : 'bundle';
-
-/** The code measured: the commit, `+dirty` with uncommitted changes (BENCH_RECONCILE_COMMIT outside git). */
-async function codeVersion(): Promise<string> {
-  if (process.env.BENCH_RECONCILE_COMMIT) return process.env.BENCH_RECONCILE_COMMIT;
-  try {
-    const git = (args: string[]) => promisify(execFile)('git', ['-C', REPO, ...args]).then((r) => r.stdout.trim());
-    const [commit, status] = await Promise.all([
-      git(['rev-parse', '--short', 'HEAD']),
-      git(['status', '--porcelain', '--untracked-files=no']),
-    ]);
-    return status === '' ? commit : `${commit}+dirty`;
-  } catch {
-    return 'unknown';
-  }
-}
 
 async function bundleChild(): Promise<void> {
   if (CHILD_RUNTIME !== 'bundle') return;
@@ -597,7 +583,7 @@ export async function runReconcileBench(): Promise<void> {
   const result = {
     date: new Date().toISOString(),
     conditions: {
-      code: await codeVersion(),
+      code: await codeVersion(process.env.BENCH_RECONCILE_COMMIT),
       cpu: os.cpus()[0]?.model,
       cores: os.cpus().length,
       memoryGiB: Math.round(os.totalmem() / 2 ** 30),
