@@ -18,6 +18,17 @@ export const CONSUMER_SETTINGS = {
   rebalanceTimeout: 30_000,
 } as const;
 
+/** Fetch settings of every consumer loop (the runner, and each client in clients/). */
+export const FETCH_SETTINGS = {
+  /** How long the broker holds a fetch that has nothing to return yet. */
+  maxWaitMs: 100,
+  /** Chunk records of long documents are megabytes; a fetch must be able to hold one. */
+  maxBytesPerPartition: 16 * 1024 * 1024,
+} as const;
+
+/** Retries of every request, with the first delay; each client maps them to its own option names. */
+export const REQUEST_RETRY = { retries: 8, initialDelayMs: 200 } as const;
+
 /** Kafka's answers that mean this member no longer owns its partitions (a rebalance, or it was dropped). */
 export function isLostAssignment(error: unknown): boolean {
   const type = (error as { type?: unknown } | null)?.type;
@@ -69,7 +80,7 @@ export function createKafka(brokers: string[], clientId: string, log: Logger): K
     clientId,
     brokers,
     logLevel: logLevel.WARN,
-    retry: { initialRetryTime: 200, retries: 8 },
+    retry: { initialRetryTime: REQUEST_RETRY.initialDelayMs, retries: REQUEST_RETRY.retries },
     logCreator:
       () =>
       ({ level, log: entry }: LogEntry) => {

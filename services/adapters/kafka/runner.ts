@@ -12,7 +12,7 @@ import type { Logger } from '../telemetry/log.ts';
 import type { RetryPolicy } from '../../domain/retry.ts';
 import { withMessageRetry } from './retry-policy.ts';
 import { metrics, registerAgeSource } from '../telemetry/metrics.ts';
-import { CONSUMER_SETTINGS, headersToStrings, isLostAssignment, type Kafka } from './client.ts';
+import { CONSUMER_SETTINGS, FETCH_SETTINGS, headersToStrings, isLostAssignment, type Kafka } from './client.ts';
 import { sendDeadLetters, reasonOf, type DeadLetter } from './dlq.ts';
 import { createdAtMs, type InMessage, type Outcome } from './message.ts';
 import type { Producer } from './producer.ts';
@@ -151,9 +151,8 @@ export function createRunnerWith(
     const c = consumerFactory({
       groupId: options.groupId,
       ...CONSUMER_SETTINGS,
-      maxWaitTimeInMs: 100,
-      // Chunk records of long documents are megabytes; a fetch must be able to hold one.
-      maxBytesPerPartition: 16 * 1024 * 1024,
+      maxWaitTimeInMs: FETCH_SETTINGS.maxWaitMs,
+      maxBytesPerPartition: FETCH_SETTINGS.maxBytesPerPartition,
       allowAutoTopicCreation: false,
     });
     c.on(c.events.CRASH, (event) => {

@@ -5,16 +5,13 @@
  */
 import { createRequire } from 'node:module';
 import type { Consumer, EachBatchPayload } from 'kafkajs';
-import { CONSUMER_SETTINGS, createKafka, isLostAssignment, type Kafka } from '../client.ts';
+import { CONSUMER_SETTINGS, FETCH_SETTINGS, createKafka, isLostAssignment, type Kafka } from '../client.ts';
 import { createProducer } from '../producer.ts';
 import { toInMessage } from '../runner.ts';
 import { nextOffset, sliceBatches } from './batches.ts';
 import type { ClientSettings, GroupMember, KafkaClient, MemberOptions } from './types.ts';
 
 const VERSION = (createRequire(import.meta.url)('kafkajs/package.json') as { version: string }).version;
-
-/** Chunk records of long documents are megabytes; a fetch must be able to hold one (as the runner). */
-const MAX_BYTES_PER_PARTITION = 16 * 1024 * 1024;
 
 export function createKafkajsClient(settings: ClientSettings): KafkaClient {
   const kafka = createKafka(settings.brokers, settings.clientId, settings.log);
@@ -54,8 +51,8 @@ function createMember(kafka: Kafka, options: MemberOptions): GroupMember {
     sessionTimeout: options.sessionTimeout ?? CONSUMER_SETTINGS.sessionTimeout,
     heartbeatInterval: options.heartbeatInterval ?? CONSUMER_SETTINGS.heartbeatInterval,
     rebalanceTimeout: CONSUMER_SETTINGS.rebalanceTimeout,
-    maxWaitTimeInMs: 100,
-    maxBytesPerPartition: MAX_BYTES_PER_PARTITION,
+    maxWaitTimeInMs: FETCH_SETTINGS.maxWaitMs,
+    maxBytesPerPartition: FETCH_SETTINGS.maxBytesPerPartition,
     allowAutoTopicCreation: false,
   });
   let leaving = false;

@@ -17,7 +17,7 @@ import {
   type Message,
   type MessagesStream,
 } from '@platformatic/kafka';
-import { CONSUMER_SETTINGS } from '../client.ts';
+import { CONSUMER_SETTINGS, FETCH_SETTINGS, REQUEST_RETRY } from '../client.ts';
 import type { InMessage, OutMessage } from '../message.ts';
 import { MAX_REQUEST_BYTES, groupBySize, producerError } from '../producer.ts';
 import { nextOffset, sliceBatches } from './batches.ts';
@@ -53,10 +53,12 @@ const VERSION = (() => {
   return pkg.version;
 })();
 
-/** As kafkajs' `retry: { initialRetryTime: 200, retries: 8 }` in createKafka (client.ts). */
-const RETRIES = { retries: 8, retryDelay: 200 } as const;
-/** As the runner's consumer (runner.ts). */
-const FETCH = { maxWaitTime: 100, maxBytesPerPartition: 16 * 1024 * 1024 } as const;
+/** The settings of createKafka and of the runner's consumer (client.ts), in this client's names. */
+const RETRIES = { retries: REQUEST_RETRY.retries, retryDelay: REQUEST_RETRY.initialDelayMs } as const;
+const FETCH = {
+  maxWaitTime: FETCH_SETTINGS.maxWaitMs,
+  maxBytesPerPartition: FETCH_SETTINGS.maxBytesPerPartition,
+} as const;
 /** Messages a member holds unprocessed before it pauses fetching. */
 const BUFFER_HIGH = 2_000;
 
