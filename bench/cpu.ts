@@ -12,7 +12,7 @@ const HZ = 100;
 
 interface ProcSample {
   component: string;
-  ticks: number;
+  seconds: number;
 }
 
 export interface CpuSnapshot {
@@ -40,6 +40,22 @@ export function componentOf(cmdline: string, benchPid: number, pid: number): str
   return undefined;
 }
 
+/** User + system CPU seconds a process has used so far (/proc/<pid>/stat). */
+export async function procCpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command: utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / HZ;
+}
+
+/** The 1, 5 and 15 minute load averages, for a result's conditions. */
+export function loadAverage(separator = ' '): string {
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(separator);
+}
+
 export async function cpuSnapshot(): Promise<CpuSnapshot> {
   const procs = new Map<number, ProcSample>();
   for (const entry of await readdir('/proc')) {
@@ -49,10 +65,7 @@ export async function cpuSnapshot(): Promise<CpuSnapshot> {
       const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' ').trim();
       const component = componentOf(cmdline, process.pid, pid);
       if (!component) continue;
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-      // Fields after the parenthesised command: utime and stime are fields 14 and 15.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      procs.set(pid, { component, ticks: Number(fields[11]) + Number(fields[12]) });
+      procs.set(pid, { component, seconds: await procCpuSeconds(pid) });
     } catch {
       // The process ended between readdir and read.
     }
@@ -77,8 +90,8 @@ export function cpuUsage(before: CpuSnapshot, after: CpuSnapshot): CpuUsage {
   const seconds = (after.at - before.at) / 1000;
   const byComponent = new Map<string, number>();
   for (const [pid, sample] of after.procs) {
-    const start = before.procs.get(pid)?.ticks ?? 0;
-    byComponent.set(sample.component, (byComponent.get(sample.component) ?? 0) + (sample.ticks - start) / HZ);
+    const start = before.procs.get(pid)?.seconds ?? 0;
+    byComponent.set(sample.component, (byComponent.get(sample.component) ?? 0) + sample.seconds - start);
   }
   const components = [...byComponent]
     .map(([component, cpuSeconds]) => ({ component, cpuSeconds, coresUsed: cpuSeconds / seconds }))

@@ -39,6 +39,7 @@ import { groupIdFor } from '../services/pipeline/runtime/index.ts';
 import { chunkTableName } from '../services/adapters/sinks/pgvector/naming.ts';
 import { groupAtEnd, insertDocuments } from '../test/support/pipeline.ts';
 import { startService, stopChild } from './services.ts';
+import { loadAverage, procCpuSeconds } from './cpu.ts';
 import { consumeUntil, withAdmin } from '../test/support/kafka.ts';
 import { waitFor } from '../test/support/wait.ts';
 import { percentile } from '../services/domain/percentile.ts';
@@ -51,20 +52,6 @@ const BACKFILL_DOCS = Number(process.env.BENCH_MINILM_BACKFILL_DOCS ?? 2000);
 const LIVE_PROBES = Number(process.env.BENCH_MINILM_LIVE_PROBES ?? 60);
 const TARGET_RATIO = 0.9;
 const TARGET_RSS_MIB = 512;
-
-function load(): string {
-  return os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' / ');
-}
-
-/** User + system CPU seconds of a process so far. */
-async function procCpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
-}
 
 async function procStatus(pid: number): Promise<{ rssMiB: number; hwmMiB: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -115,7 +102,7 @@ export async function runMinilmBench(): Promise<void> {
   }
   const allTexts = rounds.flatMap((r) => r.texts);
 
-  const loadBefore = load();
+  const loadBefore = loadAverage(' / ');
   const raw = createMinilm({ dimensions: 384, minilm: config.embedder.minilm });
   await raw.warmUp();
   const tokens = await Promise.all(allTexts.map(async (t) => (await raw.tokenize(t)).length));
@@ -203,11 +190,11 @@ export async function runMinilmBench(): Promise<void> {
           cpuMsPerChunk: (childCpu * 1000) / round.chunks,
           windowSeconds: (b.ts - a.ts) / 1000,
         };
-        measured.push({ raw: rawResult, pipeline, load: load() });
+        measured.push({ raw: rawResult, pipeline, load: loadAverage(' / ') });
         process.stdout.write(
           `round ${r + 1}/${ROUNDS}: ${round.texts.length} chunks; raw ${rawResult.chunksPerSecond.toFixed(1)} chunks/s ` +
             `(${rawResult.cpuMsPerChunk.toFixed(1)} CPU ms/chunk), pipeline ${pipeline.chunksPerSecond.toFixed(1)} chunks/s ` +
-            `(${pipeline.cpuMsPerChunk.toFixed(1)} CPU ms/chunk); load ${load()}\n`,
+            `(${pipeline.cpuMsPerChunk.toFixed(1)} CPU ms/chunk); load ${loadAverage(' / ')}\n`,
         );
       }
       process.stdout.write(
@@ -242,7 +229,7 @@ export async function runMinilmBench(): Promise<void> {
         cpus: os.cpus().length,
         node: process.version,
         loadAverageBefore: loadBefore,
-        loadAverageAfter: load(),
+        loadAverageAfter: loadAverage(' / '),
         threads,
         inferenceBatch: batchSize,
         textsPerEmbedCall: callSize,

@@ -25,7 +25,7 @@ import { chunkTableName } from '../services/adapters/sinks/pgvector/naming.ts';
 import { groupAtEnd } from '../test/support/pipeline.ts';
 import { withAdmin } from '../test/support/kafka.ts';
 import { waitFor } from '../test/support/wait.ts';
-import { formatCpuUsage, type CpuUsage } from './cpu.ts';
+import { formatCpuUsage, loadAverage, type CpuUsage } from './cpu.ts';
 import { startService, stopChild } from './services.ts';
 import { freshness, measured, throughput } from './sync-path.ts';
 
@@ -59,12 +59,7 @@ export async function runScalingBench(): Promise<void> {
   const source = new pg.Pool({ connectionString: base.sourceUrl, max: 4 });
   const key = modelKey(base.embedder.model, base.embedder.version);
   const topics = topicsFor(base.topicPrefix);
-  const load = () =>
-    os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ');
-  const loadBefore = load();
+  const loadBefore = loadAverage();
   const steps: Step[] = [];
   const sinks: string[] = [];
   try {
@@ -136,7 +131,7 @@ export async function runScalingBench(): Promise<void> {
         documentsPerThroughputRun: Number(process.env.BENCH_DOCS ?? 3000),
         freshnessSeconds: SECONDS,
         loadAverageBefore: loadBefore,
-        loadAverageAfter: load(),
+        loadAverageAfter: loadAverage(),
         note: 'stack, services and load generator on this one machine; each step runs alone',
       },
       steps,

@@ -30,7 +30,7 @@ import { startPipeline, type TestPipeline } from '../test/support/pipeline.ts';
 import { waitFor } from '../test/support/wait.ts';
 import { percentile } from '../services/domain/percentile.ts';
 import { createdAtMs } from '../services/adapters/kafka/message.ts';
-import { cpuSnapshot, cpuUsage, formatCpuUsage, type CpuUsage } from './cpu.ts';
+import { cpuSnapshot, cpuUsage, formatCpuUsage, loadAverage, type CpuUsage } from './cpu.ts';
 import { formatPgWork, pgWork } from './pgstats.ts';
 
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
@@ -242,12 +242,7 @@ export async function freshness(p: SyncTarget, run: string, seconds = RATE_SECON
 export async function runSyncPathBench(): Promise<void> {
   const run = randomBytes(4).toString('hex');
   const p = await startPipeline(`bench-${run}`);
-  const load = () =>
-    os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ');
-  const loadBefore = load();
+  const loadBefore = loadAverage();
   try {
     const rounds = [];
     for (let r = 1; r <= ROUNDS; r++) {
@@ -304,7 +299,7 @@ export async function runSyncPathBench(): Promise<void> {
         lanePartitions: 6,
         rounds: ROUNDS,
         loadAverageBefore: loadBefore,
-        loadAverageAfter: load(),
+        loadAverageAfter: loadAverage(),
         note: 'everything (PostgreSQL, Kafka, Connect, registry, services, load generator) on this one machine',
       },
       rounds,
