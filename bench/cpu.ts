@@ -48,6 +48,11 @@ export async function procCpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / HZ;
 }
 
+/** The machine a result was measured on. */
+export function machine(): { cpu: string | undefined; cores: number; node: string } {
+  return { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version };
+}
+
 /** The 1, 5 and 15 minute load averages, for a result's conditions. */
 export function loadAverage(separator = ' '): string {
   return os

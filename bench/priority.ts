@@ -11,7 +11,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -29,6 +28,7 @@ import {
 } from '../test/support/pipeline.ts';
 import { waitFor } from '../test/support/wait.ts';
 import { percentile } from '../services/domain/percentile.ts';
+import { machine } from './cpu.ts';
 
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 const BACKFILL = Number(process.env.BENCH_BACKFILL_DOCS ?? 50_000);
@@ -257,9 +257,7 @@ export async function runPriorityBench(): Promise<void> {
     const result = {
       date: new Date().toISOString(),
       conditions: {
-        cpu: os.cpus()[0]?.model,
-        cores: os.cpus().length,
-        node: process.version,
+        ...machine(),
         embedder: `${p.config.embedder.type} ${p.config.embedder.dimensions} dims`,
         probes: PROBES,
         backfillDocuments: BACKFILL,

@@ -13,7 +13,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -25,7 +24,7 @@ import { chunkTableName } from '../services/adapters/sinks/pgvector/naming.ts';
 import { groupAtEnd } from '../test/support/pipeline.ts';
 import { withAdmin } from '../test/support/kafka.ts';
 import { waitFor } from '../test/support/wait.ts';
-import { formatCpuUsage, loadAverage, type CpuUsage } from './cpu.ts';
+import { formatCpuUsage, loadAverage, machine, type CpuUsage } from './cpu.ts';
 import { startService, stopChild } from './services.ts';
 import { freshness, measured, throughput } from './sync-path.ts';
 
@@ -122,9 +121,7 @@ export async function runScalingBench(): Promise<void> {
     const result = {
       date: new Date().toISOString(),
       conditions: {
-        cpu: os.cpus()[0]?.model,
-        cores: os.cpus().length,
-        node: process.version,
+        ...machine(),
         embedder: `hashing ${base.embedder.dimensions} dims`,
         lanePartitions: 6,
         chunkTopicPartitions: 6,

@@ -30,7 +30,7 @@ import { startPipeline, type TestPipeline } from '../test/support/pipeline.ts';
 import { waitFor } from '../test/support/wait.ts';
 import { percentile } from '../services/domain/percentile.ts';
 import { createdAtMs } from '../services/adapters/kafka/message.ts';
-import { cpuSnapshot, cpuUsage, formatCpuUsage, loadAverage, type CpuUsage } from './cpu.ts';
+import { cpuSnapshot, cpuUsage, formatCpuUsage, loadAverage, machine, type CpuUsage } from './cpu.ts';
 import { formatPgWork, pgWork } from './pgstats.ts';
 
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
@@ -288,10 +288,8 @@ export async function runSyncPathBench(): Promise<void> {
     const result = {
       date: new Date().toISOString(),
       conditions: {
-        cpu: os.cpus()[0]?.model,
-        cores: os.cpus().length,
+        ...machine(),
         memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-        node: process.version,
         postgres: pgVersion,
         embedder: `${p.config.embedder.type} ${p.config.embedder.dimensions} dims`,
         chunking: p.config.chunking,
